@@ -1,0 +1,145 @@
+"""Activation functions. Elementwise ones compose as ``local * J``; Softmax as a VJP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .core import Diffable, Tensor
+from .layers import as_float_array
+
+__all__ = ["Activation", "LeakyReLU", "ReLU", "Sigmoid", "Softmax"]
+
+
+class Activation(Diffable):
+    """A weightless, elementwise Diffable: ``get_input_gradients()`` has the input's shape."""
+
+    input_gradient_layout = "elementwise"
+
+    @property
+    def weights(self) -> list[Tensor]:
+        return []
+
+    def get_weight_gradients(self) -> list[Tensor]:
+        return []
+
+    def compose_input_gradients(self, J: Any = None) -> list[Tensor]:
+        if J is None or J[0] is None:
+            return self.get_input_gradients()
+        local = self.get_input_gradients()[0]
+        return [Tensor(np.multiply(local, up)) for up in J]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class LeakyReLU(Activation):
+    """``x`` for x > 0, ``alpha * x`` otherwise; gradient 1, ``alpha``, and 0 at exactly 0."""
+
+    def __init__(self, alpha: float = 0.3) -> None:
+        alpha = float(alpha)
+        if not np.isfinite(alpha):
+            raise ValueError(f"LeakyReLU: alpha must be a finite number, got {alpha!r}")
+        self.alpha = alpha
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(alpha={self.alpha})"
+
+    def forward(self, x: Any) -> Tensor:
+        x = as_float_array(x)
+        if self.alpha == 0.0:
+            return Tensor(np.maximum(x, 0, dtype=x.dtype))
+        return Tensor(np.where(x > 0, x, x * self.alpha))
+
+    def get_input_gradients(self) -> list[Tensor]:
+        x = as_float_array(self.inputs[0])
+        grad = (x > 0).astype(x.dtype)
+        if self.alpha != 0.0:
+            grad += (x < 0) * x.dtype.type(self.alpha)
+        return [Tensor(grad)]
+
+    def compose_input_gradients(self, J: Any = None) -> list[Tensor]:
+        if J is None or J[0] is None or self.alpha != 0.0:
+            return super().compose_input_gradients(J)
+        positive = as_float_array(self.inputs[0]) > 0
+        return [Tensor(np.where(positive, up, 0).astype(np.result_type(up), copy=False)) for up in J]
+
+
+class ReLU(LeakyReLU):
+    """``max(x, 0)``: a LeakyReLU with ``alpha = 0``."""
+
+    def __init__(self) -> None:
+        super().__init__(alpha=0.0)
+
+    def __repr__(self) -> str:
+        return "ReLU()"
+
+
+class Sigmoid(Activation):
+    """``1 / (1 + exp(-x))``, evaluated without overflow for any finite x."""
+
+    def forward(self, x: Any) -> Tensor:
+        x = as_float_array(x)
+        e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
+        return Tensor(np.where(x >= 0, 1.0, e) / (1.0 + e))
+
+    def get_input_gradients(self) -> list[Tensor]:
+        s = self.outputs[0]
+        return [Tensor(s * (1.0 - s))]
+
+
+class Softmax(Activation):
+    """Softmax over the last axis, stable (each row's max is subtracted first).
+
+    ``get_input_gradients()`` returns the batched Jacobians ``(B, n, n)`` the stencil
+    describes; ``compose_input_gradients(J)`` is the VJP ``y * (J - sum(J * y))``,
+    which never builds them.
+    """
+
+    input_gradient_layout = "matmul"
+
+    def forward(self, x: Any) -> Tensor:
+        x = as_float_array(x)
+        shifted = x - x.max(axis=-1, keepdims=True)
+        # exp(z) for z below log(tiny) is 0 or subnormal: clip so no underflow is signalled
+        np.maximum(shifted, np.log(np.finfo(x.dtype).tiny), out=shifted)
+        e = np.exp(shifted)
+        e /= e.sum(axis=-1, keepdims=True)
+        return Tensor(e)
+
+    def get_input_gradients(self) -> list[Tensor]:
+        y = np.asarray(self.outputs[0])
+        jac = -y[..., :, None] * y[..., None, :]
+        diag = np.einsum("...ii->...i", jac)  # a writable view of the diagonals
+        diag += y
+        return [Tensor(jac)]
+
+    def compose_input_gradients(self, J: Any = None) -> list[Tensor]:
+        if J is None or J[0] is None:
+            return self.get_input_gradients()
+        y = np.asarray(self.outputs[0])
+        out = []
+        for up in J:
+            up = np.asarray(up)
+            out.append(Tensor(y * (up - (up * y).sum(axis=-1, keepdims=True))))
+        return out
+
+
+ACTIVATIONS = {
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "leakyrelu": LeakyReLU,
+    "sigmoid": Sigmoid,
+    "softmax": Softmax,
+}
+
+
+def get(name: str) -> Activation:
+    """An activation instance by name (``"relu"``, ``"leaky_relu"``, ``"sigmoid"``, ``"softmax"``)."""
+    key = str(name).strip().lower().replace("-", "_")
+    if key not in ACTIVATIONS:
+        raise ValueError(
+            f"Unknown activation {name!r}: expected one of {sorted(set(ACTIVATIONS) - {'leakyrelu'})}"
+        )
+    return ACTIVATIONS[key]()

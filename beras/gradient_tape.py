@@ -1,0 +1,141 @@
+"""GradientTape: records Diffable calls and differentiates through them.
+
+The tape keeps every call (the layer and a snapshot of its per-call state), in call
+order. Call order is a topological order of the recorded graph, so walking it backwards
+visits each call after every consumer of its outputs: gradients are summed where one
+tensor feeds several consumers, and a layer instance called several times contributes
+once per call (its state is restored to that call before its gradients are composed).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from .core import Diffable, Tensor
+
+__all__ = ["GradientTape"]
+
+
+class _Call:
+    """One recorded call: the layer and a shallow snapshot of its attributes."""
+
+    __slots__ = ("layer", "state", "inputs", "outputs", "weights")
+
+    def __init__(self, layer: Diffable) -> None:
+        self.layer = layer
+        self.state = dict(vars(layer))
+        self.inputs = layer.inputs
+        self.outputs = layer.outputs
+        self.weights = layer.weights
+
+
+class GradientTape:
+    """Context manager recording the Diffables called inside it (as ``tf.GradientTape``).
+
+    >>> with GradientTape() as tape:
+    ...     loss = loss_fn(model.forward(x), y)
+    >>> grads = tape.gradient(loss, model.trainable_variables)
+    """
+
+    def __init__(self) -> None:
+        self.previous_layers: defaultdict[int, Any] = defaultdict(lambda: None)
+        self._calls: list[_Call] = []
+
+    def __enter__(self) -> GradientTape:
+        if Diffable.gradient_tape is not None:
+            raise RuntimeError(
+                "GradientTape: another GradientTape is already recording; nested tapes are "
+                "not supported. Compute the inner gradient after leaving the outer tape."
+            )
+        Diffable.gradient_tape = self
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        Diffable.gradient_tape = None
+
+    def _record(self, layer: Diffable) -> None:
+        self._calls.append(_Call(layer))
+
+    def gradient(self, target: Any, sources: Any) -> list[Tensor | None]:
+        """d(sum of ``target``)/d(each source), aligned with ``sources``.
+
+        Sources the target does not depend on get ``None`` (as in TensorFlow).
+        """
+        single = not isinstance(sources, (list, tuple))
+        source_list = [sources] if single else list(sources)
+        if self.previous_layers.get(id(target)) is None:
+            raise ValueError(
+                "GradientTape.gradient: the target was not produced by a layer called inside "
+                "this tape. Compute it inside `with GradientTape() as tape:` by calling "
+                "layers (layer(x), not layer.forward(x))."
+            )
+        source_ids = {id(s) for s in source_list}
+        calls = self._relevant_calls(source_ids)
+
+        grads: dict[int, np.ndarray] = {id(target): np.ones(np.shape(target), dtype=_dtype(target))}
+        saved = {id(c.layer): (c.layer, dict(vars(c.layer))) for c, _, _ in calls}
+        try:
+            for call, need_inputs, need_weights in reversed(calls):
+                upstream = [grads.get(id(out)) for out in call.outputs]
+                if all(u is None for u in upstream):
+                    continue
+                upstream = [
+                    np.zeros(np.shape(out), dtype=_dtype(out)) if u is None else u
+                    for u, out in zip(upstream, call.outputs)
+                ]
+                layer = call.layer
+                layer.__dict__.update(call.state)
+                if any(need_inputs):
+                    composed = layer.compose_input_gradients(upstream)
+                    for inp, g, needed in zip(call.inputs, composed, need_inputs):
+                        if needed:
+                            _accumulate(grads, inp, g)
+                if need_weights:
+                    composed = layer.compose_weight_gradients(upstream)
+                    for w, g in zip(call.weights, composed):
+                        if id(w) in source_ids:
+                            _accumulate(grads, w, g)
+        finally:
+            for layer, state in saved.values():
+                layer.__dict__.update(state)
+
+        result: list[Tensor | None] = []
+        for s in source_list:
+            g = grads.get(id(s))
+            if g is None:
+                result.append(None)
+                continue
+            g = np.asarray(g)
+            dtype = _dtype(s)
+            if g.dtype != dtype:
+                g = g.astype(dtype)
+            if g.shape != np.shape(s):
+                g = np.broadcast_to(g, np.shape(s)).copy()
+            result.append(Tensor(g))
+        return result[0] if single else result
+
+    def _relevant_calls(self, source_ids: set[int]) -> list[tuple[_Call, list[bool], bool]]:
+        """Each call that depends on a source, with which inputs lead to one."""
+        depends = set(source_ids)  # ids of tensors that depend on some source
+        relevant = []
+        for call in self._calls:
+            need_inputs = [id(x) in depends for x in call.inputs]
+            need_weights = any(id(w) in source_ids for w in call.weights)
+            if need_weights or any(need_inputs):
+                depends.update(id(out) for out in call.outputs)
+                relevant.append((call, need_inputs, need_weights))
+        return relevant
+
+
+def _dtype(x: Any) -> np.dtype:
+    dtype = np.result_type(x)
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
+
+
+def _accumulate(grads: dict[int, np.ndarray], tensor: Any, g: Any) -> None:
+    key = id(tensor)
+    previous = grads.get(key)
+    grads[key] = np.asarray(g) if previous is None else previous + g

@@ -1,0 +1,198 @@
+"""Optimizers: update parameters in place from their gradients.
+
+State (RMSProp's ``v``, Adam's ``m``/``v``) is keyed by parameter identity, so the order
+and subset of parameters passed to ``apply_gradients`` may change between calls. Updates
+are computed in place into a per-parameter scratch buffer: no temporaries per step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["BasicOptimizer", "RMSProp", "Adam"]
+
+
+class _Optimizer:
+    """Shared validation and per-parameter state."""
+
+    def __init__(self, learning_rate: float) -> None:
+        self.learning_rate = _positive_float(learning_rate, "learning_rate", type(self).__name__)
+        self._params: dict[int, np.ndarray] = {}  # keeps each keyed parameter alive
+        self._scratch: dict[int, np.ndarray] = {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(learning_rate={self.learning_rate})"
+
+    def _pairs(self, trainable_params: Sequence[Any], grads: Sequence[Any]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Validate everything before any parameter changes; drop ``None`` gradients."""
+        name = type(self).__name__
+        params, grads = list(trainable_params), list(grads)
+        if len(params) != len(grads):
+            raise ValueError(
+                f"{name}.apply_gradients expected one gradient per parameter, got "
+                f"{len(params)} parameters and {len(grads)} gradients"
+            )
+        pairs = []
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if g is None:
+                continue
+            if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
+                raise TypeError(
+                    f"{name}.apply_gradients expected float arrays (Variables) as parameters to "
+                    f"update in place, got {type(p).__name__} at index {i}"
+                )
+            g = np.asarray(g)
+            if g.shape != p.shape:
+                raise ValueError(
+                    f"{name}.apply_gradients: gradient {i} has shape {g.shape}, but its parameter "
+                    f"has shape {p.shape}"
+                )
+            if not p.flags.writeable:
+                raise ValueError(f"{name}.apply_gradients: parameter {i} is read-only")
+            pairs.append((p, g.astype(p.dtype, copy=False)))
+        return pairs
+
+    def _state(self, table: dict[int, np.ndarray], p: np.ndarray) -> np.ndarray:
+        key = id(p)
+        if self._params.get(key) is not p:  # a new parameter (or a recycled id)
+            self._forget(key)
+            self._params[key] = p
+        state = table.get(key)
+        if state is None:
+            state = table[key] = np.zeros(p.shape, dtype=p.dtype)
+        return state
+
+    def _tables(self) -> list[dict[int, np.ndarray]]:
+        return [self._scratch]
+
+    def _forget(self, key: int) -> None:
+        for table in self._tables():
+            table.pop(key, None)
+
+    def _tmp(self, p: np.ndarray) -> np.ndarray:
+        return self._state(self._scratch, p)
+
+
+class BasicOptimizer(_Optimizer):
+    """Plain gradient descent: ``w -= learning_rate * g``."""
+
+    def apply_gradients(self, trainable_params: Sequence[Any], grads: Sequence[Any]) -> None:
+        for p, g in self._pairs(trainable_params, grads):
+            tmp = self._tmp(p)
+            np.multiply(g, p.dtype.type(self.learning_rate), out=tmp)
+            p -= tmp
+
+
+class RMSProp(_Optimizer):
+    """``v = beta v + (1 - beta) g^2``; ``w -= lr g / (sqrt(v) + epsilon)`` (epsilon outside the root)."""
+
+    def __init__(self, learning_rate: float, beta: float = 0.9, epsilon: float = 1e-6) -> None:
+        super().__init__(learning_rate)
+        self.beta = _unit_interval(beta, "beta", "RMSProp")
+        self.epsilon = _positive_float(epsilon, "epsilon", "RMSProp")
+        self.v: dict[int, np.ndarray] = {}
+
+    def _tables(self) -> list[dict[int, np.ndarray]]:
+        return [self._scratch, self.v]
+
+    def apply_gradients(self, trainable_params: Sequence[Any], grads: Sequence[Any]) -> None:
+        for p, g in self._pairs(trainable_params, grads):
+            v, tmp = self._state(self.v, p), self._tmp(p)
+            np.multiply(g, g, out=tmp)
+            tmp -= v
+            tmp *= 1.0 - self.beta
+            v += tmp  # v + (1 - beta)(g^2 - v) == beta v + (1 - beta) g^2
+            np.sqrt(v, out=tmp)
+            tmp += self.epsilon
+            np.divide(g, tmp, out=tmp)
+            tmp *= self.learning_rate
+            p -= tmp
+
+
+class Adam(_Optimizer):
+    """Adam with bias correction, optionally AMSGrad.
+
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``, ``m_hat = m / (1 - b1^t)``,
+    ``v_hat = v / (1 - b2^t)``, ``w -= lr m_hat / (sqrt(v_hat) + epsilon)``; ``t`` counts
+    ``apply_gradients`` calls. With ``amsgrad=True`` the denominator uses the running
+    maximum of ``v`` (bias-corrected like ``v``), as ``torch.optim.Adam`` and Keras do.
+    """
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+    ) -> None:
+        super().__init__(learning_rate)
+        self.beta_1 = _unit_interval(beta_1, "beta_1", "Adam")
+        self.beta_2 = _unit_interval(beta_2, "beta_2", "Adam")
+        self.epsilon = _positive_float(epsilon, "epsilon", "Adam")
+        self.amsgrad = bool(amsgrad)
+        self.m: dict[int, np.ndarray] = {}
+        self.v: dict[int, np.ndarray] = {}
+        self.v_max: dict[int, np.ndarray] = {}
+        self.t = 0
+
+    def _tables(self) -> list[dict[int, np.ndarray]]:
+        return [self._scratch, self.m, self.v, self.v_max]
+
+    def apply_gradients(self, trainable_params: Sequence[Any], grads: Sequence[Any]) -> None:
+        pairs = self._pairs(trainable_params, grads)
+        self.t += 1
+        correction_1 = 1.0 - self.beta_1**self.t
+        inv_sqrt_correction_2 = 1.0 / np.sqrt(1.0 - self.beta_2**self.t)
+        step = self.learning_rate / correction_1
+        for p, g in pairs:
+            m, v, tmp = self._state(self.m, p), self._state(self.v, p), self._tmp(p)
+            np.subtract(g, m, out=tmp)
+            tmp *= 1.0 - self.beta_1
+            m += tmp  # == b1 m + (1 - b1) g
+            np.multiply(g, g, out=tmp)
+            tmp -= v
+            tmp *= 1.0 - self.beta_2
+            v += tmp  # == b2 v + (1 - b2) g^2
+            if self.amsgrad:
+                v = np.maximum(self._state(self.v_max, p), v, out=self.v_max[id(p)])
+            np.sqrt(v, out=tmp)
+            tmp *= inv_sqrt_correction_2  # sqrt(v_hat)
+            tmp += self.epsilon
+            np.divide(m, tmp, out=tmp)
+            tmp *= step  # lr * m_hat / (sqrt(v_hat) + eps)
+            p -= tmp
+
+
+def _positive_float(value: Any, what: str, owner: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: {what} must be a number, got {value!r}") from None
+    if not np.isfinite(number) or number <= 0:
+        raise ValueError(f"{owner}: {what} must be a positive finite number, got {value!r}")
+    return number
+
+
+def _unit_interval(value: Any, what: str, owner: str) -> float:
+    number = float(value)
+    if not 0.0 <= number < 1.0:
+        raise ValueError(f"{owner}: {what} must be in [0, 1), got {value!r}")
+    return number
+
+
+OPTIMIZERS = {"sgd": BasicOptimizer, "basic": BasicOptimizer, "rmsprop": RMSProp, "adam": Adam}
+
+
+def get(name: str, learning_rate: float, **kwargs: Any) -> _Optimizer:
+    """An optimizer by name: ``"sgd"`` (BasicOptimizer), ``"rmsprop"``, ``"adam"``, ``"amsgrad"``."""
+    key = str(name).strip().lower()
+    if key == "amsgrad":
+        return Adam(learning_rate, amsgrad=True, **kwargs)
+    if key not in OPTIMIZERS:
+        raise ValueError(
+            f"Unknown optimizer {name!r}: expected one of {sorted([*OPTIMIZERS, 'amsgrad'])}"
+        )
+    return OPTIMIZERS[key](learning_rate, **kwargs)

@@ -1,0 +1,25 @@
+"""The exceptions raised by ``beras.datasets``."""
+
+from __future__ import annotations
+
+
+class DatasetError(ValueError):
+    """A dataset file exists but its content is wrong.
+
+    Raised for a corrupt or truncated gzip stream, a malformed IDX header, a wrong
+    magic number, trailing bytes, images and labels whose counts disagree, labels out
+    of range, an ``.npz`` archive with missing keys, or a checksum mismatch. The
+    message always names the file and says what was wrong with it.
+    """
+
+
+class ChecksumError(DatasetError):
+    """The SHA-256 of a file's decompressed bytes is not the published one."""
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No copy of the dataset was found on disk and none could be downloaded.
+
+    The message lists every place that was searched, every mirror that was tried
+    with the reason it failed, and how to provide the files.
+    """

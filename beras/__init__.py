@@ -8,6 +8,7 @@ from . import (
     callbacks,
     config,
     core,
+    datasets,
     gradient_tape,
     initializers,
     layers,

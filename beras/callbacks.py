@@ -49,6 +49,13 @@ class LearningRateScheduler(Callback):
         opt.learning_rate = lr
 
 
+def _monitored(logs: dict[str, float], monitor: str, owner: str) -> float:
+    if monitor not in logs:
+        hint = " (pass validation_data to fit)" if monitor.startswith("val_") else ""
+        raise KeyError(f"{owner}: monitored metric {monitor!r} not in {sorted(logs)}{hint}")
+    return logs[monitor]
+
+
 def _better(mode: str, value: float, best: float, min_delta: float) -> bool:
     return value < best - min_delta if mode == "min" else value > best + min_delta
 
@@ -83,9 +90,7 @@ class ReduceLROnPlateau(Callback):
         self.wait = 0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        if self.monitor not in logs:
-            raise KeyError(f"ReduceLROnPlateau: monitored metric {self.monitor!r} not in {sorted(logs)}")
-        value = logs[self.monitor]
+        value = _monitored(logs, self.monitor, "ReduceLROnPlateau")
         if _better(self.mode, value, self.best, self.min_delta):
             self.best, self.wait = value, 0
             return
@@ -122,7 +127,7 @@ class EarlyStopping(Callback):
         self.stopped_epoch: int | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        value = logs[self.monitor]
+        value = _monitored(logs, self.monitor, "EarlyStopping")
         if _better(self.mode, value, self.best, self.min_delta):
             self.best, self.wait = value, 0
             if self.restore_best_weights:
@@ -149,7 +154,7 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if self.save_best_only:
-            value = logs[self.monitor]
+            value = _monitored(logs, self.monitor, "ModelCheckpoint")
             if not _better(self.mode, value, self.best, 0.0):
                 return
             self.best = value

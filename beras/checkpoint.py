@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from typing import Any, Mapping
 
 import numpy as np
@@ -52,7 +53,7 @@ def load_into(path: str | os.PathLike[str], targets: Mapping[str, np.ndarray], o
             loaded = {k: data[k] for k in data.files}
     except FileNotFoundError:
         raise FileNotFoundError(f"{owner}.load_weights: no such file: {path}") from None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # truncated or not a zip
         raise ValueError(f"{owner}.load_weights: {path} is not a readable .npz weights file ({err})") from None
     missing = sorted(set(targets) - set(loaded))
     unexpected = sorted(set(loaded) - set(targets))

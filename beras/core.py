@@ -53,7 +53,11 @@ class Tensor(np.ndarray):
     def assign(self, value: Any) -> None:
         """Write ``value`` into this tensor in place (``self[...] = value``)."""
         value = np.asarray(value)
-        if value.shape != self.shape and np.broadcast_shapes(value.shape, self.shape) != self.shape:
+        try:
+            fits = np.broadcast_shapes(value.shape, self.shape) == self.shape
+        except ValueError:  # not broadcastable at all
+            fits = False
+        if not fits:
             raise ValueError(
                 f"{type(self).__name__}.assign expected a value of shape {self.shape}, "
                 f"got {value.shape}"
@@ -141,6 +145,10 @@ class Diffable(Callable, Weighted):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         names, varargs = _forward_spec(type(self))
         n_named = min(len(args), len(names))
+        # A call whose forward raises (e.g. a shape error) leaves the previous call's
+        # bookkeeping in place: restored below.
+        state = vars(self)
+        previous = {k: state[k] for k in ("argnames", "input_dict", "inputs") if k in state}
         self.argnames = names
         self.input_dict = dict(zip(names, args))
         extra = args[n_named:]
@@ -149,7 +157,13 @@ class Diffable(Callable, Weighted):
         self.input_dict.update(kwargs)
         self.inputs = [*args[:n_named], *extra] + [kwargs[k] for k in names if k in kwargs]
 
-        outputs = self.forward(*args, **kwargs)
+        try:
+            outputs = self.forward(*args, **kwargs)
+        except BaseException:
+            for k in ("argnames", "input_dict", "inputs"):
+                state.pop(k, None)
+            state.update(previous)
+            raise
         is_list = isinstance(outputs, (list, tuple))
         outs = list(outputs) if is_list else [outputs]
         for i, out in enumerate(outs):

@@ -90,7 +90,7 @@ class CategoricalCrossEntropy(Loss):
         return f"CategoricalCrossEntropy(from_logits={self.from_logits})"
 
     def _shape_hint(self, pred: np.ndarray, true: np.ndarray) -> str:
-        if true.ndim == pred.ndim - 1 and true.shape == pred.shape[:-1]:
+        if true.shape in (pred.shape[:-1], (*pred.shape[:-1], 1)):  # (B,) or (B, 1) labels
             return (
                 ". y_true looks like integer class labels: one-hot encode them first, e.g. "
                 "beras.OneHotEncoder().forward(labels)"

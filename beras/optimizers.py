@@ -100,10 +100,12 @@ class RMSProp(_Optimizer):
     def apply_gradients(self, trainable_params: Sequence[Any], grads: Sequence[Any]) -> None:
         for p, g in self._pairs(trainable_params, grads):
             v, tmp = self._state(self.v, p), self._tmp(p)
+            # beta v + (1 - beta) g^2, never v + (1 - beta)(g^2 - v): once g^2 overflows to
+            # inf, inf - inf would turn v (and then the weights) into NaN
+            v *= self.beta
             np.multiply(g, g, out=tmp)
-            tmp -= v
             tmp *= 1.0 - self.beta
-            v += tmp  # v + (1 - beta)(g^2 - v) == beta v + (1 - beta) g^2
+            v += tmp
             np.sqrt(v, out=tmp)
             tmp += self.epsilon
             np.divide(g, tmp, out=tmp)
@@ -149,13 +151,15 @@ class Adam(_Optimizer):
         step = self.learning_rate / correction_1
         for p, g in pairs:
             m, v, tmp = self._state(self.m, p), self._state(self.v, p), self._tmp(p)
-            np.subtract(g, m, out=tmp)
-            tmp *= 1.0 - self.beta_1
-            m += tmp  # == b1 m + (1 - b1) g
+            # b1 m + (1 - b1) g and b2 v + (1 - b2) g^2 as written: the shorter
+            # m + (1 - b1)(g - m) overflows (g - m) and gives inf - inf = NaN at extremes
+            m *= self.beta_1
+            np.multiply(g, 1.0 - self.beta_1, out=tmp)
+            m += tmp
+            v *= self.beta_2
             np.multiply(g, g, out=tmp)
-            tmp -= v
             tmp *= 1.0 - self.beta_2
-            v += tmp  # == b2 v + (1 - b2) g^2
+            v += tmp
             if self.amsgrad:
                 v = np.maximum(self._state(self.v_max, p), v, out=self.v_max[id(p)])
             np.sqrt(v, out=tmp)

@@ -47,7 +47,7 @@ class LeakyReLU(Activation):
         return f"{type(self).__name__}(alpha={self.alpha})"
 
     def forward(self, x: Any) -> Tensor:
-        x = as_float_array(x)
+        x = as_float_array(x, owner=self)
         if self.alpha == 0.0:
             return Tensor(np.maximum(x, 0, dtype=x.dtype))
         return Tensor(np.where(x > 0, x, x * self.alpha))
@@ -80,7 +80,7 @@ class Sigmoid(Activation):
     """``1 / (1 + exp(-x))``, evaluated without overflow for any finite x."""
 
     def forward(self, x: Any) -> Tensor:
-        x = as_float_array(x)
+        x = as_float_array(x, owner=self)
         with np.errstate(under="ignore"):  # exp(-|x|) is in [0, 1]: never overflows
             e = np.exp(-np.abs(x))
             return Tensor(np.where(x >= 0, 1.0, e) / (1.0 + e))
@@ -101,7 +101,7 @@ class Softmax(Activation):
     input_gradient_layout = "matmul"
 
     def forward(self, x: Any) -> Tensor:
-        x = as_float_array(x)
+        x = as_float_array(x, owner=self)
         shifted = x - x.max(axis=-1, keepdims=True)
         with np.errstate(under="ignore"):  # exp of very negative logits is exactly 0: fine
             e = np.exp(shifted)

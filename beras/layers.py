@@ -18,14 +18,20 @@ DENSE_INITIALIZERS = Literal[
 ]
 
 
-def as_float_array(x: Any, dtype: np.dtype | None = None) -> np.ndarray:
-    """``x`` as a float ndarray: ``dtype`` if given, floats kept, anything else floatx."""
+def as_float_array(x: Any, dtype: np.dtype | None = None, owner: object = None) -> np.ndarray:
+    """``x`` as a float ndarray: ``dtype`` if given, floats kept, other numbers floatx.
+
+    Non-numeric data raises a ``TypeError`` naming ``owner`` (the calling component).
+    """
     arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{owner if owner is not None else 'Beras'} expected numeric inputs (bool, int or "
+            f"float), got an array of dtype {arr.dtype}"
+        )
     if dtype is not None:
         return arr if arr.dtype == dtype else arr.astype(dtype)
     if arr.dtype.kind != "f":
-        if arr.dtype.kind not in "biu":
-            raise TypeError(f"expected numeric data, got an array of dtype {arr.dtype}")
         return arr.astype(float_dtype())
     return arr
 
@@ -87,7 +93,7 @@ class Dense(Diffable):
         return Variable(w), Variable(np.zeros((1, output_size), dtype=w.dtype))
 
     def _input(self, x: Any) -> np.ndarray:
-        arr = as_float_array(x, self.w.dtype)
+        arr = as_float_array(x, self.w.dtype, self)
         if arr.ndim != 2 or arr.shape[1] != self.input_size:
             hint = " (a single sample? add a batch axis: x[None, :])" if arr.ndim == 1 else ""
             raise ValueError(
@@ -136,7 +142,7 @@ class _Merge(Diffable):
         name = type(self).__name__
         if len(inputs) < 2:
             raise ValueError(f"{name} expected at least 2 inputs, got {len(inputs)}")
-        arrays = [as_float_array(x) for x in inputs]
+        arrays = [as_float_array(x, owner=name) for x in inputs]
         dtype = np.result_type(*arrays)
         return [a.astype(dtype, copy=False) for a in arrays]
 

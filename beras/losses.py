@@ -39,7 +39,7 @@ class Loss(Diffable):
 
     def _pair(self, y_pred: Any, y_true: Any) -> tuple[np.ndarray, np.ndarray]:
         """Both inputs as float arrays of one shape, or a clear error."""
-        pred = as_float_array(y_pred)
+        pred = as_float_array(y_pred, owner=self)
         true = np.asarray(y_true)
         if pred.shape != true.shape:
             raise ValueError(
@@ -48,7 +48,7 @@ class Loss(Diffable):
             )
         if pred.ndim == 0:
             raise ValueError(f"{type(self).__name__} expected batched inputs, got scalars")
-        return pred, as_float_array(true, pred.dtype)
+        return pred, as_float_array(true, pred.dtype, owner=self)
 
     def _shape_hint(self, pred: np.ndarray, true: np.ndarray) -> str:
         return ""

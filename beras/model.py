@@ -14,6 +14,7 @@ from . import checkpoint
 from .callbacks import Callback
 from .core import Diffable, Tensor
 from .gradient_tape import GradientTape
+from .optimizers import all_finite
 from .progress import Progress
 from .utils import get_rng
 
@@ -344,15 +345,10 @@ class SequentialModel(Model):
             raise NonFiniteLossError(f"the loss is {loss_value}.")
         params = self.trainable_variables
         grads = tape.gradient(loss, params)
-        if not _all_finite(grads):
+        if not all_finite(grads):
             raise NonFiniteLossError("a gradient has NaN or infinite entries.")
-        self.optimizer.apply_gradients(params, grads)
+        try:
+            self.optimizer.apply_gradients(params, grads)
+        except FloatingPointError as err:  # the optimizer refused a non-finite step
+            raise NonFiniteLossError(f"{err}.") from err
         return {"loss": loss_value, "acc": float(self.compiled_acc(preds, y))}
-
-
-def _all_finite(arrays: Sequence[Any]) -> bool:
-    """True if no array has a NaN or inf (a cheap sum first; the exact test only if it fails)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if all(g is None or math.isfinite(float(np.sum(g))) for g in arrays):
-            return True
-    return all(g is None or bool(np.isfinite(g).all()) for g in arrays)

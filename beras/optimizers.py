@@ -79,10 +79,22 @@ class BasicOptimizer(_Optimizer):
     """Plain gradient descent: ``w -= learning_rate * g``."""
 
     def apply_gradients(self, trainable_params: Sequence[Any], grads: Sequence[Any]) -> None:
-        for p, g in self._pairs(trainable_params, grads):
+        """``w -= lr * g`` for every pair; raises ``FloatingPointError`` (updating nothing)
+        if a step ``lr * g`` overflows, since the unbounded step is the one that can."""
+        pairs = self._pairs(trainable_params, grads)
+        steps = []
+        for p, g in pairs:
             tmp = self._tmp(p)
-            np.multiply(g, p.dtype.type(self.learning_rate), out=tmp)
-            p -= tmp
+            with np.errstate(over="ignore"):
+                np.multiply(g, self.learning_rate, out=tmp)
+            steps.append(tmp)
+        if not all_finite(steps):
+            raise FloatingPointError(
+                f"BasicOptimizer: learning_rate * gradient is not finite (learning_rate="
+                f"{self.learning_rate}); no parameter was updated"
+            )
+        for (p, _), step in zip(pairs, steps):
+            p -= step
 
 
 class RMSProp(_Optimizer):
@@ -168,6 +180,14 @@ class Adam(_Optimizer):
             np.divide(m, tmp, out=tmp)
             tmp *= step  # lr * m_hat / (sqrt(v_hat) + eps)
             p -= tmp
+
+
+def all_finite(arrays: Sequence[Any]) -> bool:
+    """True if no array has a NaN or inf: one cheap sum each, the exact test only if one fails."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if all(a is None or np.isfinite(np.sum(a)) for a in arrays):
+            return True
+    return all(a is None or bool(np.isfinite(a).all()) for a in arrays)
 
 
 def _positive_float(value: Any, what: str, owner: str) -> float:

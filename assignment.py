@@ -1,0 +1,61 @@
+"""Train an MLP on MNIST with Beras (the course stencil's ``assignment.py``).
+
+``python assignment.py`` trains the model of ``get_model()`` with ``get_optimizer()``,
+``get_loss_fn()`` and ``get_acc_fn()`` exactly as ``beras train`` does with its default
+flags (same architecture, learning-rate schedule, epochs, batch size and seed), prints
+progress and the test accuracy, and saves the test predictions to ``predictions.npy``
+(shape ``(10000, 10)``). ``beras train --help`` shows the settings and their values.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from beras import cli
+from beras.losses import CategoricalCrossEntropy
+from beras.metrics import CategoricalAccuracy
+from beras.model import SequentialModel
+from preprocess import load_and_preprocess_data
+
+#: The run's settings: the defaults of ``beras train``.
+CONFIG = cli.TrainConfig()
+
+
+def get_model() -> SequentialModel:
+    """Dense layers of ``CONFIG.hidden`` sizes with ReLUs, then Dense(10) and Softmax."""
+    return cli.build_model(CONFIG)
+
+
+def get_optimizer() -> object:
+    """Adam at ``CONFIG``'s initial learning rate (decayed per epoch while training)."""
+    return cli.build_optimizer(CONFIG)
+
+
+def get_loss_fn() -> CategoricalCrossEntropy:
+    return CategoricalCrossEntropy()
+
+
+def get_acc_fn() -> CategoricalAccuracy:
+    return CategoricalAccuracy()
+
+
+def main(predictions_path: str = "predictions.npy") -> float:
+    """Train, evaluate, save the test predictions; returns the test accuracy."""
+    train_x, train_y, test_x, test_y = load_and_preprocess_data()
+    model = get_model()
+    model.compile(get_optimizer(), get_loss_fn(), get_acc_fn())
+    result = cli.fit_and_evaluate(model, (train_x, train_y), (test_x, test_y), CONFIG)
+    if result.status != "completed":
+        print(f"Training stopped early: {result.message}", file=sys.stderr)
+    print(f"Test loss: {result.test['loss']:.4f} - test accuracy: {100 * result.test['acc']:.2f}%")
+    cli.save_npy(predictions_path, result.predictions)
+    print(f"Saved {result.predictions.shape} test predictions to {predictions_path}")
+    return result.test["acc"]
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\nInterrupted: predictions.npy was not written.", file=sys.stderr)
+        sys.exit(130)

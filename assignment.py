@@ -11,24 +11,25 @@ from __future__ import annotations
 
 import sys
 
-from beras import cli
+from beras import training
+from beras.fileio import save_npy
 from beras.losses import CategoricalCrossEntropy
 from beras.metrics import CategoricalAccuracy
 from beras.model import SequentialModel
 from preprocess import load_and_preprocess_data
 
 #: The run's settings: the defaults of ``beras train``.
-CONFIG = cli.TrainConfig()
+CONFIG = training.TrainConfig()
 
 
 def get_model() -> SequentialModel:
     """Dense layers of ``CONFIG.hidden`` sizes with ReLUs, then Dense(10) and Softmax."""
-    return cli.build_model(CONFIG)
+    return training.build_model(CONFIG)
 
 
 def get_optimizer() -> object:
     """Adam at ``CONFIG``'s initial learning rate (decayed per epoch while training)."""
-    return cli.build_optimizer(CONFIG)
+    return training.build_optimizer(CONFIG)
 
 
 def get_loss_fn() -> CategoricalCrossEntropy:
@@ -44,11 +45,11 @@ def main(predictions_path: str = "predictions.npy") -> float:
     train_x, train_y, test_x, test_y = load_and_preprocess_data()
     model = get_model()
     model.compile(get_optimizer(), get_loss_fn(), get_acc_fn())
-    result = cli.fit_and_evaluate(model, (train_x, train_y), (test_x, test_y), CONFIG)
+    result = training.fit_and_evaluate(model, (train_x, train_y), (test_x, test_y), CONFIG)
     if result.status != "completed":
         print(f"Training stopped early: {result.message}", file=sys.stderr)
     print(f"Test loss: {result.test['loss']:.4f} - test accuracy: {100 * result.test['acc']:.2f}%")
-    cli.save_npy(predictions_path, result.predictions)
+    save_npy(predictions_path, result.predictions)
     print(f"Saved {result.predictions.shape} test predictions to {predictions_path}")
     return result.test["acc"]
 

@@ -6,9 +6,9 @@ The data is found as ``beras.datasets.mnist.load_data()`` finds it: ``$BERAS_DAT
 
 from __future__ import annotations
 
-from beras.cli import prepare_images
 from beras.core import Tensor
 from beras.datasets import mnist
+from beras.training import prepare_images
 
 
 def load_and_preprocess_data() -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -3,43 +3,19 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
+from .fileio import atomic_write
+
 
 def save(path: str | os.PathLike[str], arrays: Mapping[str, Any]) -> None:
-    """Write ``arrays`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. platforms that cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """Write ``arrays`` to ``path`` as ``.npz``, atomically (see :func:`beras.fileio.atomic_write`)."""
+    named: dict[str, Any] = {k: np.asarray(v) for k, v in arrays.items()}
+    atomic_write(path, lambda f: np.savez(f, **named))
 
 
 def load_into(path: str | os.PathLike[str], targets: Mapping[str, np.ndarray], owner: str) -> None:
@@ -54,7 +30,9 @@ def load_into(path: str | os.PathLike[str], targets: Mapping[str, np.ndarray], o
     except FileNotFoundError:
         raise FileNotFoundError(f"{owner}.load_weights: no such file: {path}") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # truncated or not a zip
-        raise ValueError(f"{owner}.load_weights: {path} is not a readable .npz weights file ({err})") from None
+        raise ValueError(
+            f"{owner}.load_weights: {path} is not a readable .npz weights file ({err})"
+        ) from None
     missing = sorted(set(targets) - set(loaded))
     unexpected = sorted(set(loaded) - set(targets))
     problems = []

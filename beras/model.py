@@ -89,6 +89,8 @@ class Model(Diffable):
         self.compiled_loss: Any = None
         self.compiled_acc: Any = None
         self.stop_training = False
+        self.stop_reason = ""  # why the last fit stopped early ("" if it did not)
+        self.interrupted_at: tuple[int, int] | None = None  # (epoch, samples seen) at Ctrl-C
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
@@ -145,7 +147,9 @@ class Model(Diffable):
         ``"val_acc"`` with validation data (``validation_split`` takes the last fraction
         of the samples before shuffling, as Keras does). If a step yields a NaN or
         infinite loss or gradient, training stops before applying it, with a warning
-        naming the epoch and batch.
+        naming the epoch and batch (also kept in ``stop_reason``). On Ctrl-C,
+        ``interrupted_at`` is ``(epoch, samples seen in it)`` and ``KeyboardInterrupt``
+        propagates.
         """
         self._require_compiled("fit")
         x, y = _check_data(x, y, "fit")
@@ -170,16 +174,19 @@ class Model(Diffable):
         for cb in callbacks:
             cb.set_model(self)
         self.stop_training = False
+        self.stop_reason = ""
+        self.interrupted_at = None
         for cb in callbacks:
             cb.on_train_begin()
         for epoch in range(epochs):
-            for cb in callbacks:
-                cb.on_epoch_begin(epoch)
-            order = rng.permutation(n) if shuffle else None
-            totals: dict[str, float] = defaultdict(float)
             seen = 0
-            progress = Progress(verbose, num_batches, epoch, epochs)
-            try:
+            progress: Progress | None = None
+            try:  # the whole epoch, so Ctrl-C in validation or a callback is located too
+                for cb in callbacks:
+                    cb.on_epoch_begin(epoch)
+                order = rng.permutation(n) if shuffle else None
+                totals: dict[str, float] = defaultdict(float)
+                progress = Progress(verbose, num_batches, epoch, epochs)
                 for batch in range(num_batches):
                     lo, hi = batch * batch_size, min(n, (batch + 1) * batch_size)
                     idx = order[lo:hi] if order is not None else slice(lo, hi)
@@ -202,22 +209,23 @@ class Model(Diffable):
                     progress.update({k: totals[k] / seen for k in totals})
                     for cb in callbacks:
                         cb.on_batch_end(batch, metrics)
+                if self.stop_training and seen < n:  # stopped mid-epoch: no partial epoch in history
+                    progress.close()
+                    break
+                logs = {k: totals[k] / seen for k in totals}
+                if validation_data is not None:
+                    val, _ = self.evaluate(*validation_data, batch_size=max(batch_size, 256))
+                    logs.update({f"val_{k}": v for k, v in val.items()})
+                for k, v in logs.items():
+                    history[k].append(v)
+                progress.close(logs)
+                for cb in callbacks:
+                    cb.on_epoch_end(epoch, logs)
             except KeyboardInterrupt:
-                progress.close()
+                if progress is not None:
+                    progress.close()
                 self.interrupted_at = (epoch, seen)
                 raise
-            if self.stop_training and seen < n:  # stopped mid-epoch: no partial epoch in history
-                progress.close()
-                break
-            logs = {k: totals[k] / seen for k in totals}
-            if validation_data is not None:
-                val, _ = self.evaluate(*validation_data, batch_size=max(batch_size, 256))
-                logs.update({f"val_{k}": v for k, v in val.items()})
-            for k, v in logs.items():
-                history[k].append(v)
-            progress.close(logs)
-            for cb in callbacks:
-                cb.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
         for cb in callbacks:

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .fileio import atomic_write
+
 __all__ = ["has_display", "new_figure", "prediction_grid", "save_png", "training_curves"]
 
 CORRECT_COLOR = "#1a7f37"  # green
@@ -69,9 +71,7 @@ def png_bytes(fig: Any, dpi: int = 100) -> bytes:
 
 
 def save_png(fig: Any, path: str | os.PathLike[str], dpi: int = 100) -> None:
-    """Write the figure to ``path`` as PNG, atomically (temporary file, then rename)."""
-    from .cli import atomic_write
-
+    """Write the figure to ``path`` as PNG, atomically (see :func:`beras.fileio.atomic_write`)."""
     atomic_write(path, png_bytes(fig, dpi=dpi))
 
 

@@ -123,6 +123,23 @@ def test_crash_mid_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeyp
     np.testing.assert_array_equal(fresh.predict(_x()), old_model.predict(_x()))
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize(
+    ("umask", "mode"),
+    [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)],
+    ids=["umask022", "umask027", "umask077"],
+)
+def test_save_gives_the_file_the_umask_mode(tmp_path, umask, mode):
+    """As ``open`` would: a temporary file's private 0o600 must not survive the rename."""
+    path = tmp_path / "w.npz"
+    previous = os.umask(umask)
+    try:
+        _model().save_weights(path)
+    finally:
+        os.umask(previous)
+    assert os.stat(path).st_mode & 0o777 == mode
+
+
 def test_save_creates_missing_folders(tmp_path):
     path = tmp_path / "a" / "b" / "w.npz"
     _model().save_weights(path)

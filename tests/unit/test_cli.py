@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from beras import cli
+from beras import cli, runs, training
 from beras.model import SequentialModel
 
 OUTPUTS = (
@@ -84,7 +84,7 @@ def _assert_png(path: Path) -> None:
 # --------------------------------------------------------------------------- parsing
 def test_defaults_build_the_default_config() -> None:
     args = cli.build_parser().parse_args(["train"])
-    assert cli._config_from_args(args) == cli.TrainConfig()
+    assert cli._config_from_args(args) == training.TrainConfig()
     assert args.out is None
     assert args.verbose == 1
 
@@ -118,7 +118,7 @@ def test_flags_are_parsed() -> None:
         ]
     )
     cfg = cli._config_from_args(args)
-    assert cfg == cli.TrainConfig(
+    assert cfg == training.TrainConfig(
         dataset="fashion-mnist",
         hidden=(300, 100, 50),
         activation="sigmoid",
@@ -132,7 +132,7 @@ def test_flags_are_parsed() -> None:
     )
     assert args.out == "somewhere"
     assert cfg.kernel_initializer == "xavier"  # auto: Glorot for sigmoid
-    assert cli.TrainConfig(optimizer="sgd").learning_rate == 0.1
+    assert training.TrainConfig(optimizer="sgd").learning_rate == 0.1
 
 
 @pytest.mark.parametrize(
@@ -304,7 +304,7 @@ def test_train_writes_every_output(mini_run: dict) -> None:
     assert metrics["status"] == "completed"
     assert metrics["epochs_completed"] == 1
     assert metrics["test_samples"] == 500
-    labels = cli.load_data("mnist-mini")[3]
+    labels = training.load_data("mnist-mini")[3]
     assert metrics["test_acc"] == pytest.approx(np.mean(predictions.argmax(1) == labels))
     assert metrics["test_acc"] > 0.6  # one epoch on 1,800 digits already learns a lot
     _assert_png(out / "training_curves.png")
@@ -321,6 +321,29 @@ def test_train_prints_progress_and_the_result(mini_run: dict) -> None:
     acc = json.loads((mini_run["out"] / "metrics.json").read_text())["test_acc"]
     assert f"test accuracy: {100 * acc:.2f}% (500 images)" in text
     assert "Wall time:" in text
+    assert "\r" not in text  # no live bar when stdout is not a terminal (a log, a pipe)
+
+
+def test_a_terminal_sees_a_progress_bar_per_epoch(tmp_path: Path) -> None:
+    """What a user at a terminal sees with the default --verbose 1."""
+    pytest.importorskip("tqdm")
+    import contextlib
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stdout = Terminal()
+    argv = "train --dataset mnist-mini --hidden 16 --epochs 2 --no-plots --out"
+    with contextlib.redirect_stdout(stdout):
+        code = cli.main([*argv.split(), str(tmp_path / "run")])
+    assert code == 0
+    text = stdout.getvalue()
+    for epoch in (1, 2):
+        assert re.search(rf"\rEpoch {epoch}/2: +\d+%\|.*\| \d+/15 \[", text), text
+        # then the bar is cleared and the epoch line written over it
+        assert re.search(rf"\rEpoch {epoch}/2 - loss: [\d.]+ - acc: [\d.]+ - val_loss: ", text)
 
 
 def test_weights_load_into_the_architecture_in_config(mini_run: dict) -> None:
@@ -328,8 +351,8 @@ def test_weights_load_into_the_architecture_in_config(mini_run: dict) -> None:
     config = json.loads((out / "config.json").read_text())
     assert config["hidden"] == [512, 256]
     assert config["input_size"] == 784
-    cfg = cli.TrainConfig(hidden=tuple(config["hidden"]), seed=123)
-    model = cli.build_model(cfg)
+    cfg = training.TrainConfig(hidden=tuple(config["hidden"]), seed=123)
+    model = training.build_model(cfg)
     before = [np.array(w) for w in model.weights]
     model.load_weights(str(out / "weights.npz"))
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.weights))
@@ -340,7 +363,7 @@ def test_evaluate_reproduces_the_test_accuracy(
 ) -> None:
     out: Path = mini_run["out"]
     saved = json.loads((out / "metrics.json").read_text())
-    metrics, predictions, cfg = cli.evaluate(out / "weights.npz")
+    metrics, predictions, cfg = runs.evaluate(out / "weights.npz")
     assert cfg.dataset == "mnist-mini"
     assert metrics["acc"] == saved["test_acc"]
     assert metrics["loss"] == pytest.approx(saved["test_loss"], rel=1e-5)
@@ -423,7 +446,7 @@ def test_divergence_is_reported_and_outputs_are_still_written(
     assert "batch 2/15" in metrics["message"]
     assert metrics["epochs_completed"] == 0
     # the saved weights are those from before the bad step: finite
-    model = cli.build_model(cli.TrainConfig(hidden=(32,), activation="leaky_relu"))
+    model = training.build_model(training.TrainConfig(hidden=(32,), activation="leaky_relu"))
     model.load_weights(str(out / "weights.npz"))
     assert all(np.isfinite(w).all() for w in model.weights)
 
@@ -471,7 +494,7 @@ def test_interrupt_keeps_the_last_completed_epoch(
     assert "beras evaluate --weights" in err
     assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2]
     assert not (out / "predictions.npy").exists()
-    metrics, _, _ = cli.evaluate(out / "weights.npz")
+    metrics, _, _ = runs.evaluate(out / "weights.npz")
     assert 0.0 <= metrics["acc"] <= 1.0
     _no_temp_files(out)
 
@@ -523,7 +546,7 @@ def test_sigint_stops_a_real_run_cleanly(tmp_path: Path) -> None:
     assert history["epoch"] == list(range(1, saved + 1))
     config = json.loads((out / "config.json").read_text())
     assert config["hidden"] == [64]
-    model = cli.build_model(cli.TrainConfig(hidden=(64,)))
+    model = training.build_model(training.TrainConfig(hidden=(64,)))
     model.load_weights(str(out / "weights.npz"))
     _no_temp_files(out)
     assert not (out / "predictions.npy").exists()

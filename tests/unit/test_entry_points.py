@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import beras
-from beras import cli
+from beras import training
 from beras.core import Tensor
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ needs_real_mnist = pytest.mark.skipif(
 
 
 def _mini() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    return cli.load_data("mnist-mini")
+    return training.load_data("mnist-mini")
 
 
 # ---------------------------------------------------------------------- preprocess
@@ -78,7 +78,7 @@ def test_assignment_getters_return_the_stencil_types() -> None:
     assert isinstance(assignment.get_loss_fn(), beras.CategoricalCrossEntropy)
     assert isinstance(assignment.get_acc_fn(), beras.metrics.CategoricalAccuracy)
     # the same model as `beras train` with its default flags
-    reference = cli.build_model(cli.TrainConfig())
+    reference = training.build_model(training.TrainConfig())
     assert [type(layer) for layer in model.layers] == [type(x) for x in reference.layers]
     for a, b in zip(model.weights, reference.weights):
         np.testing.assert_array_equal(a, b)
@@ -114,10 +114,10 @@ def test_visualize_predictions_saves_a_png_without_a_display(
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     _, _, test_x, test_y = _mini()
-    model = cli.build_model(cli.TrainConfig(hidden=(16,)))  # untrained: many mistakes
+    model = training.build_model(training.TrainConfig(hidden=(16,)))  # untrained: many mistakes
     target = tmp_path / "grid.png"
     saved = visualize.visualize_predictions(
-        model, test_x, cli.one_hot(test_y, 10), num_searching=100, path=str(target)
+        model, test_x, training.one_hot(test_y, 10), num_searching=100, path=str(target)
     )
     assert saved == str(target)
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

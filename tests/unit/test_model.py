@@ -223,6 +223,104 @@ def test_fit_prints_progress_when_verbose(capsys):
     assert "Epoch 1/1" in capsys.readouterr().out
 
 
+# ------------------------------------------------------------- Ctrl-C and early stops
+
+
+class _CtrlC(Callback):
+    """Raises KeyboardInterrupt, as Ctrl-C would, in ``hook`` during epoch ``epoch``."""
+
+    def __init__(self, hook, epoch, batch=0):
+        self.hook, self.epoch, self.batch = hook, epoch, batch
+        self.current = -1
+
+    def on_epoch_begin(self, epoch):
+        self.current = epoch
+        if self.hook == "epoch_begin" and epoch == self.epoch:
+            raise KeyboardInterrupt
+
+    def on_batch_end(self, batch, logs):
+        if self.hook == "batch" and self.current == self.epoch and batch == self.batch:
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, epoch, logs):
+        if self.hook == "epoch_end" and epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _interrupt_second_evaluate(monkeypatch, model):
+    """Ctrl-C during the second epoch's validation."""
+    real = model.evaluate
+    calls = {"n": 0}
+
+    def evaluate(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model, "evaluate", evaluate)
+
+
+@pytest.mark.parametrize(
+    ("where", "expected", "lines"),
+    [
+        ("epoch_begin", (1, 0), 1),
+        ("batch", (1, 8), 1),
+        ("validation", (1, 20), 1),
+        ("epoch_end", (1, 20), 2),  # the epoch line comes before the callbacks
+    ],
+)
+def test_ctrl_c_anywhere_in_an_epoch_records_where(monkeypatch, capsys, where, expected, lines):
+    model = _model()
+    x, y = _data(n=20)  # 5 batches of 4
+    callbacks = [_CtrlC(where, epoch=1, batch=1)]
+    if where == "validation":
+        _interrupt_second_evaluate(monkeypatch, model)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(
+            x,
+            y,
+            epochs=3,
+            batch_size=4,
+            validation_data=_data(n=6, seed=1),
+            verbose=2,
+            callbacks=callbacks,
+        )
+    assert model.interrupted_at == expected
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(" - ")[0] for line in printed] == [
+        f"Epoch {i}/3" for i in range(1, lines + 1)
+    ]
+
+
+def test_fit_resets_interrupted_at_and_stop_reason(monkeypatch):
+    model = _model()
+    assert (model.interrupted_at, model.stop_reason) == (None, "")
+    x, y = _data(n=20)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[_CtrlC("epoch_end", 0)])
+    assert model.interrupted_at == (0, 20)
+
+    real_step = model.batch_step
+    calls = {"n": 0}
+
+    def diverge_first(xb, yb, training=True):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise NonFiniteLossError("the loss is nan.")
+        return real_step(xb, yb, training)
+
+    monkeypatch.setattr(model, "batch_step", diverge_first)
+    with pytest.warns(RuntimeWarning, match=r"fit stopped at epoch 1, batch 1/5"):
+        assert model.fit(x, y, epochs=2, batch_size=4, verbose=0) == {}
+    assert model.interrupted_at is None
+    assert "the loss is nan" in model.stop_reason
+
+    history = model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    assert len(history["loss"]) == 1
+    assert (model.interrupted_at, model.stop_reason) == (None, "")
+
+
 # --------------------------------------------------------------- evaluate and predict
 
 

@@ -1,0 +1,407 @@
+"""A training run in an output folder: what ``beras train`` and ``beras evaluate`` do.
+
+:func:`train` loads a dataset, builds and trains the MLP a :class:`~beras.training.TrainConfig`
+describes (a progress bar per epoch on a terminal, a line per epoch with validation
+metrics), evaluates it on the test set and writes into the output folder:
+
+- ``weights.npz`` (``Model.save_weights``) and ``config.json`` (what rebuilds the model),
+  both rewritten after every completed epoch;
+- ``history.json`` (per-epoch metrics and learning rate), also rewritten every epoch;
+- ``predictions.npy`` (test-set probabilities), ``metrics.json`` (test metrics, wall time);
+- ``training_curves.png`` and ``predictions.png`` (matplotlib, Agg backend).
+
+Every file is written atomically (:func:`beras.fileio.atomic_write`), so an interrupted
+run never leaves half a file. Ctrl-C raises :class:`TrainingInterrupted`, whose message
+says where training stopped; the last completed epoch's weights are kept.
+
+:func:`evaluate` rebuilds the model from the ``config.json`` beside saved weights and
+evaluates it on a test set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable as Fn
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import config as beras_config
+from .callbacks import ModelCheckpoint
+from .fileio import save_npy, write_json
+from .training import (
+    ACTIVATIONS,
+    DATASET_TITLES,
+    INITIALIZERS,
+    OPTIMIZERS,
+    TrainConfig,
+    TrainingTracker,
+    TrainResult,
+    architecture,
+    build_model,
+    class_names,
+    compile_model,
+    fit_and_evaluate,
+    load_data,
+    one_hot,
+)
+from .utils import set_random_seed
+
+__all__ = ["TrainingInterrupted", "evaluate", "train"]
+
+CONFIG_FORMAT = "beras-mlp"
+
+# The files of a run, inside its output folder (``beras train --out``).
+WEIGHTS_FILE = "weights.npz"
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.json"
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.npy"
+CURVES_FILE = "training_curves.png"
+PREDICTIONS_PNG = "predictions.png"
+
+
+# ------------------------------------------------------------------- config.json
+def _config_to_json(cfg: TrainConfig, input_size: int, num_classes: int) -> dict[str, Any]:
+    data = dataclasses.asdict(cfg)
+    data["hidden"] = list(cfg.hidden)
+    data["lr"] = cfg.learning_rate
+    data["initializer"] = cfg.kernel_initializer
+    return {
+        "format": CONFIG_FORMAT,
+        "version": 1,
+        "input_size": input_size,
+        "num_classes": num_classes,
+        "floatx": beras_config.floatx(),
+        **data,
+    }
+
+
+def _config_from_json(data: Any, where: str) -> tuple[TrainConfig, int, int, str]:
+    """A TrainConfig, input size, class count and float type from a ``config.json``."""
+    if not isinstance(data, dict) or data.get("format") != CONFIG_FORMAT:
+        raise ValueError(
+            f"{where}: expected a Beras training config (a JSON object with "
+            f'"format": "{CONFIG_FORMAT}"), got {str(data)[:80]!r}'
+        )
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    try:
+        cfg = TrainConfig(**{k: v for k, v in data.items() if k in fields})
+        cfg.hidden = tuple(_positive(int(n), "hidden size") for n in cfg.hidden)
+        input_size = _positive(int(data["input_size"]), "input_size")
+        num_classes = _positive(int(data["num_classes"]), "num_classes")
+        floatx = str(data.get("floatx", "float32"))
+        for name, value, allowed in (
+            ("activation", cfg.activation, ACTIVATIONS),
+            ("initializer", cfg.initializer, INITIALIZERS),
+            ("optimizer", cfg.optimizer, OPTIMIZERS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{where}: not a valid Beras training config ({err})") from None
+    return cfg, input_size, num_classes, floatx
+
+
+def _positive(n: int, what: str) -> int:
+    if n < 1:
+        raise ValueError(f"{what} must be a positive integer, got {n}")
+    return n
+
+
+# -------------------------------------------------------------------------- train
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``train``: the message says where it stopped and what was kept."""
+
+
+class _EpochWriter(ModelCheckpoint):
+    """After each epoch: ``config.json``, the weights, then ``history.json`` (atomically)."""
+
+    def __init__(self, out: Path, config_json: dict[str, Any], tracker: TrainingTracker) -> None:
+        super().__init__(str(out / WEIGHTS_FILE))
+        self.out, self.config_json, self.tracker = out, config_json, tracker
+        self.history_saved: dict[str, list[float]] = {}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        write_json(self.out / CONFIG_FILE, self.config_json)
+        super().on_epoch_end(epoch, logs)  # the weights
+        self.history_saved = {k: list(v) for k, v in self.tracker.history.items()}
+        write_json(self.out / HISTORY_FILE, self.history_saved)
+
+
+def _split_sizes(n: int, split: float) -> tuple[int, int]:
+    n_val = round(n * split)
+    return n - n_val, n_val
+
+
+def train(
+    cfg: TrainConfig,
+    out: str | os.PathLike[str],
+    verbose: int = 1,
+    plots: bool = True,
+    print_fn: Fn[[str], None] = print,
+) -> TrainResult:
+    """Load ``cfg.dataset``, train, evaluate and write every output file into ``out``.
+
+    Raises:
+        TrainingInterrupted: Ctrl-C; the last completed epoch's weights, config and
+            history are on disk, and the message says where training stopped.
+        ValueError: ``cfg.validation_split`` leaves no sample on one side.
+        beras.datasets.DatasetNotFoundError: the dataset is nowhere to be found.
+        beras.datasets.DatasetError: a dataset file is corrupt.
+    """
+    wall_start = time.perf_counter()
+    out = Path(out)
+    tracker: TrainingTracker | None = None
+    writer: _EpochWriter | None = None
+    stage = "loading the data"
+    try:
+        x_train, y_train, x_test, y_test = load_data(cfg.dataset, cfg.data_dir)
+        n_fit, n_val = _split_sizes(len(x_train), cfg.validation_split)
+        if n_fit < 1 or n_val < 1:
+            raise ValueError(
+                f"--validation-split {cfg.validation_split} leaves "
+                f"{n_fit} training and {n_val} validation samples out of {len(x_train):,}; "
+                "both need at least one"
+            )
+        input_size = x_train.shape[1]
+        num_classes = int(max(y_train.max(), y_test.max())) + 1
+        set_random_seed(cfg.seed)
+        model = compile_model(build_model(cfg, input_size, num_classes), cfg)
+        params = sum(int(np.size(w)) for w in model.weights)
+        title = DATASET_TITLES.get(cfg.dataset, cfg.dataset)
+        print_fn(
+            f"{title}: {n_fit:,} training, {n_val:,} validation and {len(x_test):,} test images"
+        )
+        print_fn(
+            f"Model: MLP {architecture(cfg.hidden, input_size, num_classes)} "
+            f"({cfg.activation}, {cfg.kernel_initializer} init, {params:,} parameters)"
+        )
+        print_fn(f"Training: {cfg.describe()}")
+        hint = _busy_machine_hint()
+        if hint and verbose:
+            print_fn(hint)
+        out.mkdir(parents=True, exist_ok=True)
+        num_batches = math.ceil(n_fit / cfg.batch_size)
+        tracker = TrainingTracker(cfg.epochs, num_batches)
+        writer = _EpochWriter(out, _config_to_json(cfg, input_size, num_classes), tracker)
+        stage = "training"
+        result = fit_and_evaluate(
+            model,
+            (x_train, y_train),
+            (x_test, y_test),
+            cfg,
+            callbacks=[tracker, writer],
+            verbose=verbose,
+        )
+        stage = "writing the outputs"
+        if result.status == "diverged":
+            # fit kept the weights from before the bad step: save those (they may be
+            # mid-epoch, newer than the last checkpoint)
+            model.save_weights(str(out / WEIGHTS_FILE))
+            write_json(out / CONFIG_FILE, writer.config_json)
+            write_json(out / HISTORY_FILE, result.history)
+        save_npy(out / PREDICTIONS_FILE, result.predictions)
+        written = [WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE, PREDICTIONS_FILE, METRICS_FILE]
+        skipped = ""
+        if plots:
+            try:
+                _write_plots(out, cfg, result, x_test, y_test, num_classes, input_size)
+                written += [CURVES_FILE, PREDICTIONS_PNG]
+            except ImportError as err:
+                skipped = (
+                    f"Pictures skipped: {err.name or 'matplotlib'} is not installed "
+                    "(pip install 'beras[train]')."
+                )
+        wall = time.perf_counter() - wall_start
+        write_json(
+            out / METRICS_FILE,
+            {
+                "dataset": cfg.dataset,
+                "test_loss": result.test.get("loss"),
+                "test_acc": result.test.get("acc"),
+                "test_samples": len(x_test),
+                "epochs_completed": result.epochs_completed,
+                "status": result.status,
+                "message": result.message,
+                "train_seconds": round(result.train_seconds, 3),
+                "wall_seconds": round(wall, 3),
+            },
+        )
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(_interrupt_message(out, stage, tracker, writer)) from None
+
+    if result.status == "diverged":
+        print_fn(
+            f"Training diverged (non-finite loss or gradient): {result.message} "
+            "The outputs below use those weights; try a smaller --lr."
+        )
+    print_fn(
+        f"Test loss: {result.test['loss']:.4f} - test accuracy: "
+        f"{100 * result.test['acc']:.2f}% ({len(x_test):,} images)"
+    )
+    wall = time.perf_counter() - wall_start
+    print_fn(
+        f"Wall time: {_duration(wall)} (training {_duration(result.train_seconds)}, "
+        f"{result.epochs_completed} epoch{'s' if result.epochs_completed != 1 else ''})"
+    )
+    print_fn(f"Saved to {out}{os.sep}: {', '.join(written)}")
+    if skipped:
+        print_fn(skipped)
+    return result
+
+
+_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _busy_machine_hint() -> str:
+    """A note when other processes already use every core and BLAS may use them all too.
+
+    Multithreaded BLAS spins while it waits for its threads: on shared cores an epoch can
+    take several times longer than with one thread.
+    """
+    if any(os.environ.get(name) for name in _THREAD_VARIABLES):
+        return ""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on this platform
+        return ""
+    cpus = os.cpu_count() or 1
+    if cpus < 2 or load < cpus:
+        return ""
+    return (
+        f"Note: this machine is busy (load average {load:.1f} on {cpus} CPUs). "
+        "Multithreaded BLAS slows down badly on shared cores; if training is slow, "
+        "start it with OPENBLAS_NUM_THREADS=1."
+    )
+
+
+def _interrupt_message(
+    out: Path, stage: str, tracker: TrainingTracker | None, writer: _EpochWriter | None
+) -> str:
+    if tracker is None or writer is None:
+        return f"Interrupted while {stage}; nothing was written."
+    saved = writer.last_saved_epoch
+    if stage == "training" and saved is not None and saved == tracker.epoch + 1:
+        # during the epoch-end bookkeeping, after this epoch's weights were written
+        where = f"Interrupted at the end of epoch {saved}/{tracker.epochs}."
+    elif stage == "training":
+        where = f"Interrupted {tracker.where()}."
+    else:
+        where = f"Interrupted after training, while {stage}."
+    if saved is None:
+        return f"{where} No epoch was completed, so no weights were saved."
+    # history.json matches the saved weights (an interrupt between the two writes
+    # would otherwise leave it one epoch behind)
+    history = {k: v[:saved] for k, v in tracker.history.items()}
+    with contextlib.suppress(OSError):
+        write_json(out / HISTORY_FILE, history)
+    weights = out / WEIGHTS_FILE
+    return (
+        f"{where} The weights of epoch {saved} (the last completed) are in {weights}, "
+        f"with {out / CONFIG_FILE} and {out / HISTORY_FILE}. "
+        f"Evaluate them with: beras evaluate --weights {weights}"
+    )
+
+
+def _write_plots(
+    out: Path,
+    cfg: TrainConfig,
+    result: TrainResult,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    num_classes: int,
+    input_size: int,
+) -> None:
+    from . import plots
+
+    title = DATASET_TITLES.get(cfg.dataset, cfg.dataset)
+    arch = architecture(cfg.hidden, input_size, num_classes)
+    fig = plots.training_curves(
+        result.history,
+        title=f"{title}: MLP {arch}, {cfg.optimizer} lr {cfg.learning_rate:g}"
+        + ("" if cfg.lr_schedule == "constant" else f" ({cfg.lr_schedule})")
+        + f", batch {cfg.batch_size}"
+        + (" (diverged)" if result.status == "diverged" else ""),
+        test_metrics=result.test,
+    )
+    plots.save_png(fig, out / CURVES_FILE)
+    fig = plots.prediction_grid(
+        x_test,
+        y_test,
+        result.predictions,
+        class_names=class_names(cfg.dataset),
+        title=f"{title} test set: {100 * result.test['acc']:.2f}% correct",
+    )
+    plots.save_png(fig, out / PREDICTIONS_PNG)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s"
+
+
+# ----------------------------------------------------------------------- evaluate
+def evaluate(
+    weights: str | os.PathLike[str],
+    config_path: str | os.PathLike[str] | None = None,
+    dataset: str | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    batch_size: int = 256,
+) -> tuple[dict[str, float], np.ndarray, TrainConfig]:
+    """Rebuild the model saved by ``train``, load ``weights`` and evaluate on a test set.
+
+    The architecture comes from ``config_path`` (default: ``config.json`` beside the
+    weights); the test set from ``dataset`` (default: the one it was trained on).
+    Returns the test metrics, the predictions and the config.
+
+    Raises:
+        FileNotFoundError: no weights or config file.
+        ValueError: the config is not a Beras training config, or the weights or data
+            do not match it.
+    """
+    weights = Path(weights)
+    if not weights.is_file():
+        raise FileNotFoundError(f"no weights file at {weights}")
+    config_path = Path(config_path) if config_path else weights.parent / CONFIG_FILE
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"no config at {config_path}: beras train writes {CONFIG_FILE} beside "
+            f"{WEIGHTS_FILE}; pass --config to name another"
+        )
+    try:
+        data = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{config_path}: not readable JSON ({err})") from None
+    cfg, input_size, num_classes, floatx = _config_from_json(data, str(config_path))
+    name = dataset or cfg.dataset
+    if data_dir is None and name == cfg.dataset:
+        data_dir = cfg.data_dir
+    _, _, x_test, y_test = load_data(name, data_dir)
+    if x_test.shape[1] != input_size or int(y_test.max()) >= num_classes:
+        raise ValueError(
+            f"the model in {config_path} takes {input_size} inputs and {num_classes} "
+            f"classes; the {name} test set has {x_test.shape[1]} inputs and labels up to "
+            f"{int(y_test.max())}"
+        )
+    previous = beras_config.floatx()
+    beras_config.set_floatx(floatx)
+    try:
+        model = compile_model(build_model(cfg, input_size, num_classes), cfg)
+        model.load_weights(str(weights))
+        x_test = x_test.astype(floatx)
+        with np.errstate(over="ignore", invalid="ignore"):
+            metrics, predictions = model.evaluate(
+                x_test, one_hot(y_test, num_classes), batch_size=batch_size
+            )
+    finally:
+        beras_config.set_floatx(previous)
+    return metrics, predictions, dataclasses.replace(cfg, dataset=name)

@@ -1,0 +1,315 @@
+"""Training an MLP classifier the way ``beras train`` does, for the CLI and Python callers.
+
+- :class:`TrainConfig`: everything that defines a run (architecture, optimizer, learning
+  rate and its schedule, epochs, batch size, seed, validation split);
+- :func:`load_data`, :func:`prepare_images`, :func:`one_hot`: MNIST-family data as
+  float32 rows in [0, 1] and integer (or one-hot) labels;
+- :func:`build_model`, :func:`build_optimizer`, :func:`compile_model`,
+  :func:`lr_callbacks`: the model, optimizer and learning-rate schedule a config names;
+- :func:`fit_and_evaluate`: train a compiled model and evaluate it on the test set.
+
+``assignment.py`` uses these directly; :mod:`beras.runs` adds the output folder
+(``beras train`` / ``beras evaluate``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable as Fn
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import activations, optimizers
+from . import config as beras_config
+from .callbacks import Callback, LearningRateScheduler, ReduceLROnPlateau
+from .layers import Dense
+from .losses import CategoricalCrossEntropy
+from .metrics import CategoricalAccuracy
+from .model import SequentialModel
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "TrainingTracker",
+    "architecture",
+    "build_model",
+    "build_optimizer",
+    "class_names",
+    "compile_model",
+    "cosine_schedule",
+    "fit_and_evaluate",
+    "load_data",
+    "lr_callbacks",
+    "one_hot",
+    "prepare_images",
+]
+
+DATASETS = ("mnist", "fashion-mnist", "mnist-mini")
+ACTIVATIONS = ("relu", "leaky_relu", "sigmoid")
+OPTIMIZERS = ("adam", "amsgrad", "rmsprop", "sgd")
+SCHEDULES = ("cosine", "constant", "plateau")
+INITIALIZERS = (
+    "auto",
+    "kaiming",
+    "kaiming_uniform",
+    "xavier",
+    "xavier_uniform",
+    "normal",
+    "zero",
+)
+DEFAULT_LR = {"adam": 1e-3, "amsgrad": 1e-3, "rmsprop": 1e-3, "sgd": 0.1}
+DATASET_TITLES = {
+    "mnist": "MNIST",
+    "fashion-mnist": "Fashion-MNIST",
+    "mnist-mini": "MNIST-mini",
+}
+
+
+# --------------------------------------------------------------------- configuration
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that defines a training run (and, with the data, rebuilds its model)."""
+
+    dataset: str = "mnist"
+    hidden: tuple[int, ...] = (512, 256)
+    activation: str = "relu"
+    initializer: str = "auto"
+    optimizer: str = "adam"
+    lr: float | None = None
+    lr_schedule: str = "cosine"
+    epochs: int = 15
+    batch_size: int = 128
+    seed: int = 42
+    validation_split: float = 0.1
+    data_dir: str | None = None
+
+    @property
+    def learning_rate(self) -> float:
+        """``lr``, or the optimizer's default when ``lr`` is None."""
+        return float(self.lr) if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    @property
+    def kernel_initializer(self) -> str:
+        """``initializer``, with ``"auto"`` resolved (He for ReLUs, Glorot for sigmoid)."""
+        if self.initializer != "auto":
+            return self.initializer
+        return "xavier" if self.activation == "sigmoid" else "kaiming"
+
+    def describe(self) -> str:
+        schedule = "" if self.lr_schedule == "constant" else f", {self.lr_schedule} schedule"
+        return (
+            f"{self.optimizer} (lr {self.learning_rate:g}{schedule}), {self.epochs} epochs, "
+            f"batch {self.batch_size}, seed {self.seed}"
+        )
+
+
+def architecture(hidden: Sequence[int], input_size: int, num_classes: int) -> str:
+    """``"784-512-256-10"``."""
+    return "-".join(str(n) for n in (input_size, *hidden, num_classes))
+
+
+# --------------------------------------------------------------------------- data
+def prepare_images(images: Any) -> np.ndarray:
+    """uint8 images ``(N, H, W)`` to float32 rows ``(N, H*W)`` scaled to [0, 1]."""
+    images = np.asarray(images)
+    flat = images.reshape(len(images), -1).astype(beras_config.float_dtype())
+    flat /= 255.0
+    return flat
+
+
+def one_hot(labels: Any, num_classes: int) -> np.ndarray:
+    """Integer labels ``(N,)`` to one-hot rows ``(N, num_classes)`` of floatx."""
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"one_hot expected labels in [0, {num_classes}), got labels in "
+            f"[{labels.min()}, {labels.max()}]"
+        )
+    return np.eye(num_classes, dtype=beras_config.float_dtype())[labels]
+
+
+def class_names(dataset: str) -> list[str] | None:
+    """Human-readable class names for a dataset (None: the label itself is the name)."""
+    if dataset == "fashion-mnist":
+        from .datasets import fashion_mnist
+
+        return list(fashion_mnist.CLASS_NAMES)
+    return None
+
+
+def load_data(
+    dataset: str, data_dir: str | os.PathLike[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(x_train, y_train, x_test, y_test)``: images as float32 ``(N, 784)`` in [0, 1],
+    integer labels ``(N,)``, train then test, in the dataset's order."""
+    from . import datasets
+
+    (x_train, y_train), (x_test, y_test) = datasets.load(dataset, data_dir)
+    return (
+        prepare_images(x_train),
+        np.asarray(y_train, dtype=np.int64),
+        prepare_images(x_test),
+        np.asarray(y_test, dtype=np.int64),
+    )
+
+
+# -------------------------------------------------------------------------- model
+def build_model(cfg: TrainConfig, input_size: int = 784, num_classes: int = 10) -> SequentialModel:
+    """``Dense -> activation`` per hidden size, then ``Dense -> Softmax`` (uncompiled).
+
+    Weights are drawn from a generator seeded with ``cfg.seed``.
+    """
+    rng = np.random.default_rng(cfg.seed)
+    sizes = (input_size, *cfg.hidden, num_classes)
+    layers: list[Any] = []
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        layers.append(Dense(n_in, n_out, cfg.kernel_initializer, seed=rng))  # type: ignore[arg-type]
+        last = i == len(sizes) - 2
+        layers.append(activations.Softmax() if last else activations.get(cfg.activation))
+    return SequentialModel(layers)
+
+
+def build_optimizer(cfg: TrainConfig) -> Any:
+    """The optimizer ``cfg`` names, at ``cfg.learning_rate``."""
+    return optimizers.get(cfg.optimizer, cfg.learning_rate)
+
+
+def compile_model(model: SequentialModel, cfg: TrainConfig) -> SequentialModel:
+    """Compile with ``cfg``'s optimizer, categorical cross-entropy and accuracy."""
+    model.compile(build_optimizer(cfg), CategoricalCrossEntropy(), CategoricalAccuracy())
+    return model
+
+
+def cosine_schedule(base_lr: float, epochs: int) -> Fn[[int, float], float]:
+    """Cosine decay from ``base_lr`` at epoch 0 towards 1% of it at the last epoch."""
+    floor = 0.01 * base_lr
+
+    def schedule(epoch: int, lr: float) -> float:
+        progress = epoch / max(epochs - 1, 1)
+        return floor + (base_lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return schedule
+
+
+def lr_callbacks(cfg: TrainConfig) -> list[Callback]:
+    """The learning-rate callbacks of ``cfg.lr_schedule``."""
+    if cfg.lr_schedule == "cosine":
+        return [LearningRateScheduler(cosine_schedule(cfg.learning_rate, cfg.epochs))]
+    if cfg.lr_schedule == "plateau":
+        monitor = "val_loss" if cfg.validation_split else "loss"
+        return [ReduceLROnPlateau(monitor, factor=0.3, patience=2, min_lr=1e-6)]
+    return []
+
+
+# ----------------------------------------------------------------------- training
+@dataclasses.dataclass
+class TrainResult:
+    """What a run produced. ``status`` is ``"completed"`` or ``"diverged"``."""
+
+    history: dict[str, list[float]]
+    test: dict[str, float]
+    predictions: np.ndarray
+    epochs_completed: int
+    train_seconds: float
+    status: str = "completed"
+    message: str = ""
+
+
+class TrainingTracker(Callback):
+    """Remembers where training is (for the interrupt message) and the history so far.
+
+    ``fit_and_evaluate`` uses the one in its ``callbacks`` if there is one (so its caller
+    can follow the run), else its own.
+    """
+
+    def __init__(self, epochs: int, num_batches: int) -> None:
+        self.epochs, self.num_batches = epochs, num_batches
+        self.epoch = -1
+        self.batches = 0
+        self.history: dict[str, list[float]] = {"epoch": [], "loss": [], "acc": []}
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.epoch, self.batches = epoch, 0
+        self._lr = float(getattr(self.model.optimizer, "learning_rate", float("nan")))
+
+    def on_batch_end(self, batch: int, logs: dict[str, float]) -> None:
+        self.batches = batch + 1
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        self.history["epoch"].append(epoch + 1)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        self.history.setdefault("lr", []).append(self._lr)
+
+    def where(self) -> str:
+        if self.epoch < 0:
+            return "before the first epoch"
+        return f"at epoch {self.epoch + 1}/{self.epochs}, batch {self.batches}/{self.num_batches}"
+
+
+def fit_and_evaluate(
+    model: SequentialModel,
+    train_data: tuple[Any, Any],
+    test_data: tuple[Any, Any],
+    cfg: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+    verbose: int = 1,
+) -> TrainResult:
+    """Train a compiled ``model`` on ``train_data`` as ``cfg`` says, then evaluate it.
+
+    Labels are integer classes; they are one-hot encoded here. The last
+    ``cfg.validation_split`` of the training samples is held out for validation (as
+    Keras does), ``cfg``'s learning-rate schedule is applied and batches are shuffled
+    from ``cfg.seed``. A NaN or infinite loss stops training early (``status`` is then
+    ``"diverged"`` and ``message`` says where); the model keeps the weights from before
+    that step and is still evaluated. Ctrl-C propagates as ``KeyboardInterrupt``.
+    """
+    x_train, y_train = train_data
+    x_test, y_test = test_data
+    num_classes = next(
+        int(getattr(layer, "output_size", 0))
+        for layer in reversed(model.layers)
+        if getattr(layer, "output_size", None) is not None
+    )
+    y_train_1h = one_hot(np.asarray(y_train).astype(np.int64), num_classes)
+    y_test_1h = one_hot(np.asarray(y_test).astype(np.int64), num_classes)
+    tracker = next((cb for cb in callbacks if isinstance(cb, TrainingTracker)), None)
+    all_callbacks = [*lr_callbacks(cfg), *callbacks]
+    if tracker is None:
+        tracker = TrainingTracker(cfg.epochs, 0)
+        all_callbacks.append(tracker)
+    start = time.perf_counter()
+    with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
+        # fit's own divergence warning is reported through ``message`` instead
+        warnings.filterwarnings("ignore", r".*\.fit stopped at epoch", RuntimeWarning)
+        model.stop_reason = ""  # fit sets it when a step diverges
+        model.fit(
+            np.asarray(x_train),
+            y_train_1h,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            validation_split=cfg.validation_split,
+            verbose=verbose,
+            callbacks=all_callbacks,
+            seed=cfg.seed,
+        )
+    train_seconds = time.perf_counter() - start
+    reason = getattr(model, "stop_reason", "")
+    with np.errstate(over="ignore", invalid="ignore"):
+        test, predictions = model.evaluate(np.asarray(x_test), y_test_1h, batch_size=256)
+    return TrainResult(
+        history=tracker.history,
+        test=test,
+        predictions=predictions,
+        epochs_completed=len(tracker.history.get("epoch", [])),
+        train_seconds=train_seconds,
+        status="diverged" if reason else "completed",
+        message=reason or "",
+    )

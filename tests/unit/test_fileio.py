@@ -1,0 +1,83 @@
+"""Atomic writes (``beras.fileio``): the one implementation behind weights, JSON, .npy
+and PNG files."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from beras import fileio
+
+
+def _fsync_log(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
+    """Record fsyncs (of a file or a folder) and renames, in order."""
+    events: list[tuple[str, object]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        kind = "folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"
+        events.append(("fsync", kind))
+        real_fsync(fd)
+
+    def replace(src: str, dst: os.PathLike[str]) -> None:
+        events.append(("replace", os.fspath(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def test_data_then_rename_then_folder_are_synced(tmp_path, monkeypatch):
+    events = _fsync_log(monkeypatch)
+    path = tmp_path / "metrics.json"
+    fileio.write_json(path, {"a": 1})
+    assert events == [("fsync", "file"), ("replace", str(path)), ("fsync", "folder")]
+    assert os.listdir(tmp_path) == ["metrics.json"]
+
+
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()])
+def test_a_failing_writer_keeps_the_old_file_and_leaves_no_temp(tmp_path, error):
+    path = tmp_path / "data.bin"
+    fileio.atomic_write(path, b"old")
+
+    def half_then_fail(f):  # type: ignore[no-untyped-def]
+        f.write(b"half of the new")
+        raise error
+
+    with pytest.raises(type(error)):
+        fileio.atomic_write(path, half_then_fail)
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["data.bin"]
+
+
+def test_save_npy_refuses_pickles_and_leaves_nothing(tmp_path):
+    path = tmp_path / "p.npy"
+    with pytest.raises(ValueError):
+        fileio.save_npy(path, np.array([{"a": 1}], dtype=object))
+    assert os.listdir(tmp_path) == []
+    fileio.save_npy(path, np.arange(6, dtype=np.float32).reshape(2, 3))
+    loaded = np.load(path)
+    assert loaded.dtype == np.float32
+    np.testing.assert_array_equal(loaded, np.arange(6).reshape(2, 3))
+
+
+def test_write_json_is_strict_json(tmp_path):
+    path = tmp_path / "sub" / "h.json"  # missing folders are created
+    fileio.write_json(path, {"loss": [np.float32(0.5), float("nan")], 3: np.int64(7)})
+    assert json.loads(path.read_text()) == {"loss": [0.5, None], "3": 7}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("writer", ["write_json", "save_npy"])
+def test_files_get_the_umask_mode(tmp_path, writer):
+    previous = os.umask(0o027)
+    try:
+        getattr(fileio, writer)(tmp_path / "f", [1.0])
+    finally:
+        os.umask(previous)
+    assert os.stat(tmp_path / "f").st_mode & 0o777 == 0o640

@@ -79,16 +79,22 @@ class GradientTape:
         saved = {id(c.layer): (c.layer, dict(vars(c.layer))) for c, _, _ in calls}
         try:
             for call, need_inputs, need_weights in reversed(calls):
-                upstream = [grads.get(id(out)) for out in call.outputs]
-                if all(u is None for u in upstream):
-                    continue
-                upstream = [
-                    np.zeros(np.shape(out), dtype=_dtype(out)) if u is None else u
-                    for u, out in zip(upstream, call.outputs)
-                ]
+                outputs = call.outputs
+                if len(outputs) == 1:  # the common case, without the list juggling below
+                    upstream = [grads.get(id(outputs[0]))]
+                    if upstream[0] is None:
+                        continue
+                else:
+                    upstream = [grads.get(id(out)) for out in outputs]
+                    if all(u is None for u in upstream):
+                        continue
+                    upstream = [
+                        np.zeros(np.shape(out), dtype=_dtype(out)) if u is None else u
+                        for u, out in zip(upstream, outputs)
+                    ]
                 layer = call.layer
                 layer.__dict__.update(call.state)
-                if any(need_inputs):
+                if True in need_inputs:
                     composed = layer.compose_input_gradients(upstream)
                     for inp, g, needed in zip(call.inputs, composed, need_inputs):
                         if needed:
@@ -123,9 +129,9 @@ class GradientTape:
         relevant = []
         for call in self._calls:
             need_inputs = [id(x) in depends for x in call.inputs]
-            need_weights = any(id(w) in source_ids for w in call.weights)
-            if need_weights or any(need_inputs):
-                depends.update(id(out) for out in call.outputs)
+            need_weights = not source_ids.isdisjoint(map(id, call.weights))
+            if need_weights or True in need_inputs:
+                depends.update(map(id, call.outputs))
                 relevant.append((call, need_inputs, need_weights))
         return relevant
 

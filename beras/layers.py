@@ -102,7 +102,7 @@ class Dense(Diffable):
             )
         return arr
 
-    def forward(self, x: Any) -> Tensor:
+    def forward(self, x: Any) -> np.ndarray:
         out = self._input(x) @ self.w
         out += self.b
         return out
@@ -112,7 +112,7 @@ class Dense(Diffable):
 
     def get_weight_gradients(self) -> list[Tensor]:
         x = as_float_array(self.inputs[0], self.w.dtype)
-        return [Tensor(x[:, :, None]), Tensor(np.ones_like(self.b))]
+        return [Tensor(x[:, :, None].copy()), Tensor(np.ones_like(self.b))]  # no view of the input
 
     def compose_input_gradients(self, J: Any = None) -> list[Tensor]:
         if J is None or J[0] is None:

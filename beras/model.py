@@ -281,15 +281,17 @@ class Model(Diffable):
     # ------------------------------------------------------------------- summary
     def summary(self, print_fn: Any = print) -> str:
         """A Keras-like table of layers, output shapes and parameter counts (printed and returned)."""
-        rows, counts = [], defaultdict(int)
+        rows: list[tuple[str, str, str]] = []
+        counts: defaultdict[str, int] = defaultdict(int)
         shape: tuple[Any, ...] | None = None
         total = trainable = 0
         for layer in self.layers:
             kind = type(layer).__name__
             name = kind.lower() if counts[kind] == 0 else f"{kind.lower()}_{counts[kind]}"
             counts[kind] += 1
-            if getattr(layer, "output_size", None) is not None:
-                shape = (None, layer.output_size)
+            output_size = getattr(layer, "output_size", None)
+            if output_size is not None:
+                shape = (None, output_size)
             elif getattr(layer, "outputs", None):
                 shape = (None, *np.shape(layer.outputs[0])[1:])
             params = sum(int(np.size(w)) for w in layer.weights)

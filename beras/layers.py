@@ -103,12 +103,13 @@ class Dense(Diffable):
         return arr
 
     def forward(self, x: Any) -> np.ndarray:
-        out = self._input(x) @ self.w
-        out += self.b
+        # plain-array views of the weights: the output is a Tensor, not a Variable
+        out = self._input(x) @ np.asarray(self.w)
+        out += np.asarray(self.b)
         return out
 
     def get_input_gradients(self) -> list[Tensor]:
-        return [Tensor(self.w)]
+        return [Tensor(np.array(self.w))]  # a copy: editing it must not edit the weights
 
     def get_weight_gradients(self) -> list[Tensor]:
         x = as_float_array(self.inputs[0], self.w.dtype)
@@ -117,7 +118,8 @@ class Dense(Diffable):
     def compose_input_gradients(self, J: Any = None) -> list[Tensor]:
         if J is None or J[0] is None:
             return self.get_input_gradients()
-        return [Tensor(np.asarray(up) @ self.w.T) for up in J]
+        w_t = np.asarray(self.w).T
+        return [Tensor(np.asarray(up) @ w_t) for up in J]
 
     def compose_weight_gradients(self, J: Any = None) -> list[Tensor]:
         if J is None or J[0] is None:

@@ -29,7 +29,8 @@ class CategoricalAccuracy(Callable):
             )
         if probs.size == 0:
             raise ValueError("CategoricalAccuracy expected a non-empty batch, got 0 rows")
-        return float(np.mean(np.argmax(probs, axis=-1) == np.argmax(labels, axis=-1)))
+        hits = np.argmax(probs, axis=-1) == np.argmax(labels, axis=-1)
+        return np.count_nonzero(hits) / hits.size
 
     def __repr__(self) -> str:
         return "CategoricalAccuracy()"

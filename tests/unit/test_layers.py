@@ -287,3 +287,15 @@ def test_concatenate_rejects_different_leading_shapes():
         ValueError, match="Concatenate expected inputs that differ only in the last axis"
     ):
         Concatenate()(np.ones((2, 3)), np.ones((3, 3)))
+
+
+def test_dense_outputs_and_gradients_are_tensors_not_variables_nor_views_of_weights():
+    dense = Dense(3, 2)
+    out = dense(np.ones((4, 3)))
+    assert type(out) is Tensor
+    (input_grad,) = dense.compose_input_gradients([np.ones((4, 2))])
+    assert type(input_grad) is Tensor
+    (local,) = dense.get_input_gradients()
+    assert not np.shares_memory(local, dense.w)
+    local[...] = 123.0
+    assert not np.any(dense.w == 123.0)

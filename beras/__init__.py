@@ -19,13 +19,13 @@ from . import (
     optimizers,
     utils,
 )
-from .activations import *  # noqa: F403
-from .core import *  # noqa: F403
-from .gradient_tape import *  # noqa: F403
-from .layers import Add, Concatenate, Dense, DENSE_INITIALIZERS
-from .losses import *  # noqa: F403
-from .metrics import *  # noqa: F403
-from .model import *  # noqa: F403
+from .activations import *
+from .core import *
+from .gradient_tape import *
+from .layers import DENSE_INITIALIZERS, Add, Concatenate, Dense
+from .losses import *
+from .metrics import *
+from .model import *
 from .onehot import OneHotEncoder
 from .optimizers import Adam, BasicOptimizer, RMSProp
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Callable as Fn
+from collections.abc import Callable as Fn
+from typing import Any
 
 import numpy as np
 
@@ -100,7 +101,9 @@ class ReduceLROnPlateau(Callback):
             new_lr = max(opt.learning_rate * self.factor, self.min_lr)
             if new_lr < opt.learning_rate:
                 if self.verbose:
-                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr:.3g}.")
+                    print(
+                        f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr:.3g}."
+                    )
                 opt.learning_rate = new_lr
             self.wait = 0
 
@@ -145,7 +148,13 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Save the weights (atomically) at the end of every epoch, or only on improvement."""
 
-    def __init__(self, filepath: str, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto") -> None:
+    def __init__(
+        self,
+        filepath: str,
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        mode: str = "auto",
+    ) -> None:
         self.filepath = os.fspath(filepath)
         self.monitor, self.save_best_only = monitor, save_best_only
         self.mode = _mode(monitor, mode)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Tensor", "Variable", "Callable", "Weighted", "Diffable"]
+__all__ = ["Callable", "Diffable", "Tensor", "Variable", "Weighted"]
 
 _NUMERIC_KINDS = frozenset("biuf")
 

@@ -22,7 +22,7 @@ __all__ = ["GradientTape"]
 class _Call:
     """One recorded call: the layer and a shallow snapshot of its attributes."""
 
-    __slots__ = ("layer", "state", "inputs", "outputs", "weights")
+    __slots__ = ("inputs", "layer", "outputs", "state", "weights")
 
     def __init__(self, layer: Diffable) -> None:
         self.layer = layer

@@ -22,7 +22,11 @@ INITIALIZER_NAMES = ("zero", "normal", "xavier", "kaiming", "xavier uniform", "k
 
 def normalize_name(name: str) -> str:
     """Canonical initializer name; raises ``ValueError`` listing the valid ones."""
-    key = str(name).strip().lower().replace("_", " ").replace("-", " ") if isinstance(name, str) else None
+    key = (
+        str(name).strip().lower().replace("_", " ").replace("-", " ")
+        if isinstance(name, str)
+        else None
+    )
     aliases = {
         "zeros": "zero",
         "glorot normal": "xavier",
@@ -62,7 +66,9 @@ def kernel(
         return np.zeros(shape, dtype=dtype)
     if name == "normal":
         return rng.standard_normal(shape).astype(dtype)
-    scale, fan = (1.0, (fan_in + fan_out) / 2.0) if name.startswith("xavier") else (2.0, float(fan_in))
+    scale, fan = (
+        (1.0, (fan_in + fan_out) / 2.0) if name.startswith("xavier") else (2.0, float(fan_in))
+    )
     if name.endswith("uniform"):
         limit = np.sqrt(3.0 * scale / fan)
         return rng.uniform(-limit, limit, shape).astype(dtype)

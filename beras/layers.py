@@ -11,7 +11,7 @@ from .config import float_dtype
 from .core import Diffable, Tensor, Variable
 from .utils import get_rng
 
-__all__ = ["Dense", "Add", "Concatenate", "DENSE_INITIALIZERS"]
+__all__ = ["DENSE_INITIALIZERS", "Add", "Concatenate", "Dense"]
 
 DENSE_INITIALIZERS = Literal[
     "zero", "normal", "xavier", "kaiming", "xavier uniform", "kaiming uniform"

@@ -9,7 +9,7 @@ import numpy as np
 from .core import Diffable, Tensor
 from .layers import as_float_array
 
-__all__ = ["Loss", "MeanSquaredError", "CategoricalCrossEntropy"]
+__all__ = ["CategoricalCrossEntropy", "Loss", "MeanSquaredError"]
 
 
 class Loss(Diffable):

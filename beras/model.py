@@ -6,7 +6,8 @@ import math
 import warnings
 from abc import abstractmethod
 from collections import defaultdict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from .optimizers import all_finite
 from .progress import Progress
 from .utils import get_rng
 
-__all__ = ["Model", "SequentialModel", "NonFiniteLossError", "print_stats", "update_metric_dict"]
+__all__ = ["Model", "NonFiniteLossError", "SequentialModel", "print_stats", "update_metric_dict"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -157,10 +158,14 @@ class Model(Diffable):
         batch_size = _check_count(batch_size, "batch_size", 1, "fit")
         if validation_data is None and validation_split:
             if not 0.0 < validation_split < 1.0:
-                raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split!r}")
-            n_val = int(round(len(x) * validation_split))
+                raise ValueError(
+                    f"fit: validation_split must be in (0, 1), got {validation_split!r}"
+                )
+            n_val = round(len(x) * validation_split)
             if n_val < 1 or n_val >= len(x):
-                raise ValueError(f"fit: validation_split={validation_split} leaves no data on one side")
+                raise ValueError(
+                    f"fit: validation_split={validation_split} leaves no data on one side"
+                )
             validation_data = (x[-n_val:], y[-n_val:])
             x, y = x[:-n_val], y[:-n_val]
         if validation_data is not None:
@@ -209,7 +214,8 @@ class Model(Diffable):
                     progress.update({k: totals[k] / seen for k in totals})
                     for cb in callbacks:
                         cb.on_batch_end(batch, metrics)
-                if self.stop_training and seen < n:  # stopped mid-epoch: no partial epoch in history
+                # stopped mid-epoch: no partial epoch in the history
+                if self.stop_training and seen < n:
                     progress.close()
                     break
                 logs = {k: totals[k] / seen for k in totals}
@@ -242,7 +248,9 @@ class Model(Diffable):
         totals: dict[str, float] = defaultdict(float)
         predictions = []
         for lo in range(0, len(x), batch_size):
-            metrics, preds = self.batch_step(x[lo : lo + batch_size], y[lo : lo + batch_size], training=False)
+            metrics, preds = self.batch_step(
+                x[lo : lo + batch_size], y[lo : lo + batch_size], training=False
+            )
             size = min(batch_size, len(x) - lo)
             for k, v in metrics.items():
                 totals[k] += float(v) * size
@@ -258,7 +266,10 @@ class Model(Diffable):
             return np.asarray(self.forward(x))
         batch_size = _check_count(batch_size, "batch_size", 1, "predict")
         return np.concatenate(
-            [np.asarray(self.forward(x[lo : lo + batch_size])) for lo in range(0, len(x), batch_size)]
+            [
+                np.asarray(self.forward(x[lo : lo + batch_size]))
+                for lo in range(0, len(x), batch_size)
+            ]
         )
 
     # ------------------------------------------------------------- weights on disk
@@ -276,7 +287,9 @@ class Model(Diffable):
 
     def load_weights(self, path: str) -> None:
         """Load weights saved by ``save_weights``; every name, shape and dtype is checked first."""
-        checkpoint.load_into(path, dict(zip(self.weight_names(), self.weights)), type(self).__name__)
+        checkpoint.load_into(
+            path, dict(zip(self.weight_names(), self.weights)), type(self).__name__
+        )
 
     # ------------------------------------------------------------------- summary
     def summary(self, print_fn: Any = print) -> str:
@@ -298,12 +311,17 @@ class Model(Diffable):
             total += params
             trainable += sum(int(np.size(w)) for w in layer.trainable_variables)
             rows.append((f"{name} ({kind})", "?" if shape is None else str(shape), f"{params:,}"))
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
+        widths = [
+            max(len(h), *(len(r[i]) for r in rows))
+            for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))
+        ]
         rule = "-" * (sum(widths) + 6)
         lines = [
             f'Model: "{type(self).__name__.lower()}"',
             rule,
-            "  ".join(h.ljust(w) for h, w in zip(("Layer (type)", "Output Shape", "Param #"), widths)),
+            "  ".join(
+                h.ljust(w) for h, w in zip(("Layer (type)", "Output Shape", "Param #"), widths)
+            ),
             rule.replace("-", "="),
         ]
         lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]

@@ -7,11 +7,12 @@ are computed in place into a per-parameter scratch buffer: no temporaries per st
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["BasicOptimizer", "RMSProp", "Adam"]
+__all__ = ["Adam", "BasicOptimizer", "RMSProp"]
 
 
 class _Optimizer:
@@ -25,7 +26,9 @@ class _Optimizer:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learning_rate={self.learning_rate})"
 
-    def _pairs(self, trainable_params: Sequence[Any], grads: Sequence[Any]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _pairs(
+        self, trainable_params: Sequence[Any], grads: Sequence[Any]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Validate everything before any parameter changes; drop ``None`` gradients."""
         name = type(self).__name__
         params, grads = list(trainable_params), list(grads)

@@ -284,8 +284,11 @@ def test_basic_optimizer_refuses_an_overflowing_step_and_updates_nothing():
     first = Variable(np.ones((2, 2), dtype=np.float32))
     second = Variable(np.ones(3, dtype=np.float32))
     before = [first.copy(), second.copy()]
-    grads = [np.full((2, 2), 1.0, np.float32), np.full(3, 1e33, np.float32)]  # 1e6 * 1e33 > float32 max
-    with pytest.raises(FloatingPointError, match="not finite.*no parameter was updated"):
+    grads = [
+        np.full((2, 2), 1.0, np.float32),
+        np.full(3, 1e33, np.float32),
+    ]  # 1e6 * 1e33 > float32 max
+    with pytest.raises(FloatingPointError, match=r"not finite.*no parameter was updated"):
         BasicOptimizer(1e6).apply_gradients([first, second], grads)
     np.testing.assert_array_equal(first, before[0])
     np.testing.assert_array_equal(second, before[1])

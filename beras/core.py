@@ -106,11 +106,14 @@ class Weighted(ABC):
             w.trainable = bool(value)
 
 
+# What Diffable.__call__ records before forward runs (restored if forward raises).
+_BOOKKEEPING = ("argnames", "input_dict", "inputs")
+
 # forward's positional parameter names and the name of its *args, per class.
-_FORWARD_SPECS: dict[type, tuple[tuple[str, ...], str | None]] = {}
+_FORWARD_SPECS: dict[type[Callable], tuple[tuple[str, ...], str | None]] = {}
 
 
-def _forward_spec(cls: type) -> tuple[tuple[str, ...], str | None]:
+def _forward_spec(cls: type[Callable]) -> tuple[tuple[str, ...], str | None]:
     spec = _FORWARD_SPECS.get(cls)
     if spec is None:
         params = list(inspect.signature(cls.forward).parameters.values())[1:]  # drop self
@@ -147,8 +150,8 @@ class Diffable(Callable, Weighted):
         n_named = min(len(args), len(names))
         # A call whose forward raises (e.g. a shape error) leaves the previous call's
         # bookkeeping in place: restored below.
-        state = vars(self)
-        previous = {k: state[k] for k in ("argnames", "input_dict", "inputs") if k in state}
+        state: dict[str, Any] = vars(self)
+        previous = {k: state[k] for k in _BOOKKEEPING if k in state}
         self.argnames = names
         self.input_dict = dict(zip(names, args))
         extra = args[n_named:]
@@ -160,7 +163,7 @@ class Diffable(Callable, Weighted):
         try:
             outputs = self.forward(*args, **kwargs)
         except BaseException:
-            for k in ("argnames", "input_dict", "inputs"):
+            for k in _BOOKKEEPING:
                 state.pop(k, None)
             state.update(previous)
             raise

@@ -59,7 +59,7 @@ class GradientTape:
     def _record(self, layer: Diffable) -> None:
         self._calls.append(_Call(layer))
 
-    def gradient(self, target: Any, sources: Any) -> list[Tensor | None]:
+    def gradient(self, target: Any, sources: Any) -> Any:
         """d(sum of ``target``)/d(each source), aligned with ``sources``.
 
         Sources the target does not depend on get ``None`` (as in TensorFlow).
@@ -109,18 +109,18 @@ class GradientTape:
                 layer.__dict__.update(state)
 
         result: list[Tensor | None] = []
-        for s in source_list:
-            g = grads.get(id(s))
-            if g is None:
+        for source in source_list:
+            found = grads.get(id(source))
+            if found is None:
                 result.append(None)
                 continue
-            g = np.asarray(g)
-            dtype = _dtype(s)
-            if g.dtype != dtype:
-                g = g.astype(dtype)
-            if g.shape != np.shape(s):
-                g = np.broadcast_to(g, np.shape(s)).copy()
-            result.append(Tensor(g))
+            grad = np.asarray(found)
+            dtype = _dtype(source)
+            if grad.dtype != dtype:
+                grad = grad.astype(dtype)
+            if grad.shape != np.shape(source):
+                grad = np.broadcast_to(grad, np.shape(source)).copy()
+            result.append(Tensor(grad))
         return result[0] if single else result
 
     def _relevant_calls(self, source_ids: set[int]) -> list[tuple[_Call, list[bool], bool]]:

@@ -1,0 +1,383 @@
+"""Input domains: each Diffable declares once what valid inputs look like.
+
+A :class:`Domain` says how to build an instance from named dimensions and what each
+input is: its symbolic shape (``("batch", "in")``), its kind (``"real"``,
+``"probabilities"``, ``"one_hot"``), whether it is a constant (labels), plus values where
+the derivative has a kink. From a domain, :func:`sample_case` (NumPy) and
+``beras.testing.strategies.cases`` (hypothesis) draw ready-to-check cases, and the test
+suite checks that every public Diffable in ``beras`` has one.
+
+Declaring the domain of a new elementwise activation::
+
+    class Cube(beras.activations.Activation):
+        def forward(self, x):
+            return x ** 3
+
+        def get_input_gradients(self):
+            return [3 * self.inputs[0] ** 2]
+
+    register_domain(Cube, [Input(("batch", "n"))])
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core import Diffable
+
+__all__ = [
+    "EXCLUDED",
+    "Case",
+    "Domain",
+    "Input",
+    "domains",
+    "library_diffables",
+    "register_domain",
+    "sample_case",
+    "unregistered_diffables",
+]
+
+KINDS = ("real", "probabilities", "one_hot")
+#: Default ranges of named dimensions (inclusive); shapes stay small so checks are fast.
+DEFAULT_DIMS: dict[str, tuple[int, int]] = {"batch": (1, 4)}
+OTHER_DIM = (1, 6)
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of a Diffable: symbolic shape, kind, and whether it is differentiated.
+
+    ``kind`` is ``"real"`` (finite floats), ``"probabilities"`` (rows in ``[0, 1]`` that
+    sum to 1; differentiated inside the bounds ``(0, 1)``) or ``"one_hot"``. Dimensions
+    are names (drawn per case, distinct from each other) or fixed ints.
+    """
+
+    shape: tuple[str | int, ...]
+    kind: str = "real"
+    constant: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"Input: kind must be one of {KINDS}, got {self.kind!r}")
+
+    @property
+    def bounds(self) -> tuple[float, float] | None:
+        return (0.0, 1.0) if self.kind == "probabilities" else None
+
+
+@dataclass(frozen=True)
+class Domain:
+    """How to build a Diffable and what its valid inputs are.
+
+    Attributes:
+        cls: the Diffable class the domain belongs to.
+        factory: ``factory(dims, rng) -> instance``; ``dims`` maps each dimension name to
+            its drawn size, ``rng`` is a seeded ``np.random.Generator`` for weights.
+        inputs: one :class:`Input` per positional input.
+        dims: ranges ``(lo, hi)`` of named dimensions (others: ``(1, 6)``).
+        kinks: input values where the derivative is one-sided (e.g. ``0.0`` for ReLU);
+            strategies place some inputs exactly there.
+        kink_values: derivative values the Diffable's documented convention returns at
+            a kink (passed to ``check_gradients(kink_values=...)``).
+        extreme: the largest safe input magnitude, as a fraction of the float type's
+            decimal range (``0.99``: any finite magnitude; ``0.3`` for a matmul).
+        name: a label for reports and test ids.
+    """
+
+    cls: type
+    factory: Callable[[Mapping[str, int], np.random.Generator], Diffable]
+    inputs: tuple[Input, ...]
+    dims: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    kinks: tuple[float, ...] = ()
+    kink_values: tuple[float, ...] = ()
+    extreme: float = 0.99
+    name: str = ""
+
+    def dim_names(self) -> list[str]:
+        names: list[str] = []
+        for inp in self.inputs:
+            for d in inp.shape:
+                if isinstance(d, str) and d not in names:
+                    names.append(d)
+        return names + [d for d in self.dims if d not in names]
+
+    def dim_range(self, name: str) -> tuple[int, int]:
+        return self.dims.get(name, DEFAULT_DIMS.get(name, OTHER_DIM))
+
+    def shapes(self, dims: Mapping[str, int]) -> list[tuple[int, ...]]:
+        return [
+            tuple(dims[d] if isinstance(d, str) else int(d) for d in inp.shape)
+            for inp in self.inputs
+        ]
+
+    def build(
+        self, dims: Mapping[str, int], arrays: Sequence[np.ndarray], rng: np.random.Generator
+    ) -> Case:
+        """A :class:`Case` from drawn dimensions and input arrays."""
+        layer = self.factory(dict(dims), rng)
+        return Case(self, layer, list(arrays), dict(dims))
+
+
+@dataclass
+class Case:
+    """A Diffable instance with valid inputs, ready for :func:`check_gradients`."""
+
+    domain: Domain
+    diffable: Diffable
+    inputs: list[np.ndarray]
+    dims: dict[str, int]
+
+    @property
+    def constants(self) -> tuple[int, ...]:
+        return tuple(k for k, inp in enumerate(self.domain.inputs) if inp.constant)
+
+    @property
+    def bounds(self) -> dict[int, tuple[float, float]]:
+        return {k: inp.bounds for k, inp in enumerate(self.domain.inputs) if inp.bounds is not None}
+
+    def check(self, **options: Any) -> Any:
+        """``check_gradients`` on this case (options are passed on)."""
+        from ._check import check_gradients
+
+        options.setdefault("kink_values", self.domain.kink_values)
+        return check_gradients(
+            self.diffable, *self.inputs, constants=self.constants, bounds=self.bounds, **options
+        )
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(str(np.shape(x)) for x in self.inputs)
+        return f"Case({self.diffable!r}, inputs {shapes})"
+
+
+_DOMAINS: list[Domain] = []
+
+
+def register_domain(
+    cls: type,
+    inputs: Sequence[Input],
+    factory: Callable[[Mapping[str, int], np.random.Generator], Diffable] | None = None,
+    *,
+    dims: Mapping[str, tuple[int, int]] | None = None,
+    kinks: Sequence[float] = (),
+    kink_values: Sequence[float] = (),
+    extreme: float = 0.99,
+    name: str | None = None,
+) -> Domain:
+    """Declare the input domain of a Diffable class (several per class are allowed).
+
+    Args:
+        cls: the Diffable subclass.
+        inputs: one :class:`Input` per positional input of ``forward``.
+        factory: ``factory(dims, rng) -> instance``; default ``cls()``.
+        dims: ranges of named dimensions, e.g. ``{"in": (1, 5)}``.
+        kinks: input values where the derivative is one-sided.
+        kink_values: derivative values a documented convention returns at a kink.
+        extreme: see :class:`Domain`.
+        name: a label (default the class name).
+
+    Returns the registered :class:`Domain`.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Diffable)):
+        raise TypeError(f"register_domain expected a Diffable subclass, got {cls!r}")
+    domain = Domain(
+        cls=cls,
+        factory=factory if factory is not None else (lambda dims, rng: cls()),
+        inputs=tuple(inputs),
+        dims=dict(dims or {}),
+        kinks=tuple(float(k) for k in kinks),
+        kink_values=tuple(float(k) for k in kink_values),
+        extreme=float(extreme),
+        name=name or cls.__name__,
+    )
+    _DOMAINS.append(domain)
+    return domain
+
+
+def domains(cls: type | None = None) -> list[Domain]:
+    """The registered domains (of one class, if given)."""
+    return [d for d in _DOMAINS if cls is None or d.cls is cls]
+
+
+# ------------------------------------------------------------------ NumPy sampling
+def _draw_dims(domain: Domain, rng: np.random.Generator) -> dict[str, int]:
+    """Distinct sizes for the named dimensions where the ranges allow it."""
+    dims: dict[str, int] = {}
+    for name in domain.dim_names():
+        lo, hi = domain.dim_range(name)
+        choices = [v for v in range(lo, hi + 1) if v not in dims.values()] or list(
+            range(lo, hi + 1)
+        )
+        dims[name] = int(rng.choice(choices))
+    return dims
+
+
+def sample_array(
+    kind: str,
+    shape: tuple[int, ...],
+    rng: np.random.Generator,
+    dtype: Any = np.float64,
+    kinks: Sequence[float] = (),
+) -> np.ndarray:
+    """One input of the given kind (NumPy sampler; the hypothesis one is in ``strategies``)."""
+    if kind == "one_hot":
+        n = shape[-1]
+        idx = rng.integers(0, n, shape[:-1])
+        return np.eye(n, dtype=dtype)[idx]
+    if kind == "probabilities":
+        p = rng.uniform(0.05, 1.0, shape)
+        return (p / p.sum(axis=-1, keepdims=True)).astype(dtype)
+    x = rng.normal(0.0, 2.0, shape)
+    if kinks and x.size:
+        mask = rng.random(shape) < 0.2
+        x[mask] = rng.choice(np.asarray(kinks), int(mask.sum()))
+    return x.astype(dtype)
+
+
+def sample_case(
+    domain: Domain | type, rng: int | np.random.Generator | None = 0, dtype: Any = np.float64
+) -> Case:
+    """A random :class:`Case` of a domain (or of a class's first registered domain)."""
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    if isinstance(domain, type):
+        found = domains(domain)
+        if not found:
+            raise LookupError(
+                f"no input domain registered for {domain.__name__}; use register_domain"
+            )
+        domain = found[0]
+    dims = _draw_dims(domain, rng)
+    arrays = [
+        sample_array(
+            inp.kind,
+            shape,
+            rng,
+            dtype,
+            domain.kinks if inp.kind == "real" and not inp.constant else (),
+        )
+        for inp, shape in zip(domain.inputs, domain.shapes(dims))
+    ]
+    return domain.build(dims, arrays, rng)
+
+
+# ------------------------------------------------------------------ discovery
+def _excluded() -> dict[type, str]:
+    from ..model import Model, SequentialModel
+
+    # Models are Diffable containers: the tape records their layers, not the model, and
+    # their get_*_gradients raise by design. They are checked end to end by check_model.
+    return {
+        Model: "a container differentiated through its layers (check_model)",
+        SequentialModel: "a container differentiated through its layers (check_model)",
+    }
+
+
+#: Diffables deliberately without an input domain, with the reason.
+EXCLUDED: Mapping[type, str] = {}
+
+
+def library_diffables() -> list[type]:
+    """Every public, concrete Diffable subclass defined in ``beras`` (modules imported first)."""
+    import beras
+
+    for info in pkgutil.walk_packages(beras.__path__, "beras."):
+        if info.name.startswith("beras.testing"):
+            continue
+        importlib.import_module(info.name)
+    found, stack = [], list(Diffable.__subclasses__())
+    seen: set[type] = set()
+    while stack:
+        cls = stack.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        stack.extend(cls.__subclasses__())
+        module = cls.__module__
+        if not (module == "beras" or module.startswith("beras.")) or module.startswith(
+            "beras.testing"
+        ):
+            continue
+        if cls.__name__.startswith("_") or inspect.isabstract(cls):
+            continue
+        found.append(cls)
+    return sorted(found, key=lambda c: (c.__module__, c.__name__))
+
+
+def unregistered_diffables() -> list[type]:
+    """Public Diffables in ``beras`` with neither a registered domain nor an exclusion."""
+    excluded = {**_excluded(), **EXCLUDED}
+    return [c for c in library_diffables() if not domains(c) and c not in excluded]
+
+
+# ------------------------------------------------------------------ the library's domains
+def _register_library() -> None:
+    from ..activations import LeakyReLU, ReLU, Sigmoid, Softmax
+    from ..layers import Add, Concatenate, Dense
+    from ..losses import CategoricalCrossEntropy, MeanSquaredError
+
+    x = Input(("batch", "n"))
+    register_domain(
+        Dense,
+        [Input(("batch", "in"))],
+        lambda d, rng: Dense(d["in"], d["out"], seed=rng),
+        dims={"in": (1, 5), "out": (1, 5)},
+        extreme=0.3,
+    )
+    # a sum of k inputs must stay finite: |x| <= max / k
+    register_domain(Add, [x, x], lambda d, rng: Add(), extreme=0.97, name="Add(2 inputs)")
+    register_domain(Add, [x, x, x], lambda d, rng: Add(), extreme=0.97, name="Add(3 inputs)")
+    register_domain(
+        Concatenate,
+        [Input(("batch", "n1")), Input(("batch", "n2"))],
+        lambda d, rng: Concatenate(),
+        name="Concatenate(2 inputs)",
+        dims={"n1": (1, 4), "n2": (1, 4)},
+    )
+    register_domain(
+        Concatenate,
+        [Input(("batch", "n1")), Input(("batch", "n2")), Input(("batch", "n3"))],
+        lambda d, rng: Concatenate(),
+        name="Concatenate(3 inputs)",
+        dims={"n1": (1, 4), "n2": (1, 4), "n3": (1, 4)},
+    )
+    # The course handout's LeakyReLU has gradient 0 at exactly 0, outside [alpha, 1].
+    register_domain(
+        LeakyReLU,
+        [x],
+        lambda d, rng: LeakyReLU(),
+        kinks=(0.0,),
+        kink_values=(0.0,),
+        name="LeakyReLU(0.3)",
+    )
+    register_domain(
+        LeakyReLU,
+        [x],
+        lambda d, rng: LeakyReLU(0.01),
+        kinks=(0.0,),
+        kink_values=(0.0,),
+        name="LeakyReLU(0.01)",
+    )
+    register_domain(ReLU, [x], kinks=(0.0,))
+    register_domain(Sigmoid, [x])
+    register_domain(Softmax, [x])
+    register_domain(MeanSquaredError, [x, Input(("batch", "n"), constant=True)], extreme=0.45)
+    register_domain(
+        CategoricalCrossEntropy,
+        [Input(("batch", "n"), "probabilities"), Input(("batch", "n"), "one_hot", constant=True)],
+        name="CategoricalCrossEntropy",
+    )
+    register_domain(
+        CategoricalCrossEntropy,
+        [x, Input(("batch", "n"), "one_hot", constant=True)],
+        lambda d, rng: CategoricalCrossEntropy(from_logits=True),
+        name="CategoricalCrossEntropy(from_logits)",
+    )
+
+
+_register_library()

@@ -1,0 +1,402 @@
+"""Hypothesis strategies for Beras (the only module of ``beras.testing`` that needs hypothesis).
+
+* :func:`distinct_dims` / :func:`shapes`: dimensions that differ from each other, so a
+  transposition bug shows;
+* :func:`finite_arrays`: finite floats of controlled magnitude (and exact kink values);
+* :func:`probability_rows`, :func:`one_hot`, :func:`upstream` (unique values);
+* :func:`cases`: an instance with valid inputs of every registered Diffable (the
+  registry of ``beras.testing.register_domain``);
+* :func:`sequential_models` and :func:`graphs`: random models and random recorded graphs
+  (branches, ``Add``/``Concatenate`` merges, reused layer instances);
+* :func:`register_profiles` and :func:`budget`: the ``dev``/``ci``/``thorough`` profiles.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from .. import activations, layers, losses
+from ..core import Variable
+from ..model import SequentialModel
+from ._registry import Case, Domain, Input, domains
+
+__all__ = [
+    "Graph",
+    "budget",
+    "cases",
+    "distinct_dims",
+    "finite_arrays",
+    "graphs",
+    "one_hot",
+    "probability_rows",
+    "register_profiles",
+    "sequential_models",
+    "shapes",
+    "upstream",
+]
+
+
+# ------------------------------------------------------------------ profiles
+PROFILES = ("dev", "ci", "thorough")
+#: ``max_examples`` per profile; tests ask for ``budget(n)`` (n examples under ``ci``).
+_EXAMPLES = {"dev": 30, "ci": 100, "thorough": 1000}
+
+
+def register_profiles() -> str:
+    """Register the ``dev``, ``ci`` and ``thorough`` profiles and load one.
+
+    ``dev`` (fast, random), ``ci`` (derandomised, ``deadline=None``, ``print_blob=True``,
+    no example database: reproducible and never flaky), ``thorough`` (10x ``ci``). The
+    profile comes from ``HYPOTHESIS_PROFILE`` (default ``dev``); pytest's
+    ``--hypothesis-profile`` option, applied later by hypothesis's plugin, wins.
+    Returns the loaded profile's name.
+    """
+    common = settings(
+        deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    )
+    settings.register_profile("dev", common, max_examples=_EXAMPLES["dev"])
+    settings.register_profile(
+        "ci",
+        common,
+        max_examples=_EXAMPLES["ci"],
+        derandomize=True,
+        print_blob=True,
+        database=None,
+    )
+    settings.register_profile("thorough", common, max_examples=_EXAMPLES["thorough"])
+    name = os.environ.get("HYPOTHESIS_PROFILE", "dev") or "dev"
+    if name not in PROFILES:
+        raise ValueError(f"HYPOTHESIS_PROFILE must be one of {PROFILES}, got {name!r}")
+    settings.load_profile(name)
+    return name
+
+
+def budget(n: int) -> int:
+    """``n`` examples under ``ci``, scaled by the loaded profile (``dev`` 0.3x, ``thorough`` 10x).
+
+    Read at decoration time: use as ``@settings(max_examples=budget(20))``.
+    """
+    current = settings.default
+    examples = current.max_examples if current is not None else _EXAMPLES["ci"]
+    return max(2, math.ceil(n * examples / _EXAMPLES["ci"]))
+
+
+# ------------------------------------------------------------------ shapes and arrays
+@st.composite
+def distinct_dims(draw: Any, names: Sequence[str], ranges: Any = None) -> dict[str, int]:
+    """Sizes for named dimensions, pairwise distinct where the ranges allow it.
+
+    ``ranges`` maps a name to ``(lo, hi)`` (default ``(1, 6)``).
+    """
+    ranges = ranges or {}
+    dims: dict[str, int] = {}
+    for name in names:
+        lo, hi = ranges.get(name, (1, 6)) if isinstance(ranges, dict) else ranges(name)
+        free = [v for v in range(lo, hi + 1) if v not in dims.values()] or list(range(lo, hi + 1))
+        dims[name] = draw(st.sampled_from(free))
+    return dims
+
+
+def shapes(
+    ndim: int = 2, min_side: int = 1, max_side: int = 6
+) -> st.SearchStrategy[tuple[int, ...]]:
+    """Shapes whose sides are pairwise distinct (``(3, 5)``, never ``(4, 4)``)."""
+    names = [f"d{i}" for i in range(ndim)]
+    return distinct_dims(names, {n: (min_side, max_side) for n in names}).map(
+        lambda d: tuple(d[n] for n in names)
+    )
+
+
+def _magnitudes(dtype: Any, low: float, high: float) -> st.SearchStrategy[float]:
+    lo, hi = math.log10(low), math.log10(high)
+    return st.builds(lambda s, e: s * 10.0**e, st.sampled_from([-1.0, 1.0]), st.floats(lo, hi))
+
+
+def finite_arrays(
+    shape: tuple[int, ...],
+    dtype: Any = np.float64,
+    low: float = 1e-2,
+    high: float = 10.0,
+    zeros: bool = True,
+    kinks: Sequence[float] = (),
+    unique: bool = False,
+) -> st.SearchStrategy[np.ndarray]:
+    """Finite floats with ``low <= |x| <= high`` (or exactly 0, or exactly a kink value).
+
+    Controlled magnitudes keep finite differences meaningful; the numerical-safety tests
+    pass ``high`` up to the float type's range.
+    """
+    elements = _magnitudes(dtype, low, high)
+    specials = ([0.0] if zeros else []) + [float(k) for k in kinks]
+    if specials:
+        elements = st.one_of(elements, st.sampled_from(specials))
+    elements = elements.map(lambda v: float(np.asarray(v, dtype=dtype)))
+    return hnp.arrays(dtype, shape, elements=elements, unique=unique)
+
+
+def upstream(shape: tuple[int, ...], dtype: Any = np.float64) -> st.SearchStrategy[np.ndarray]:
+    """Upstream gradients with unique entries (so a permutation of entries shows)."""
+    return finite_arrays(shape, dtype, low=0.1, high=3.0, zeros=False, unique=True)
+
+
+@st.composite
+def probability_rows(
+    draw: Any,
+    shape: tuple[int, ...],
+    dtype: Any = np.float64,
+    low: float = 0.02,
+    edges: bool = True,
+) -> np.ndarray:
+    """Rows of probabilities (non-negative, summing to 1 over the last axis).
+
+    Entries are at least ``low`` before normalising, except that with ``edges`` some
+    entries may be exactly 0 (and so some rows exactly one-hot, with a probability of 1):
+    the clipping bounds of a cross-entropy.
+    """
+    raw = draw(hnp.arrays(np.float64, shape, elements=st.floats(low, 1.0)))
+    if edges and raw.size:
+        zeros = draw(hnp.arrays(np.bool_, shape, elements=st.booleans()))
+        zeros &= draw(st.booleans())  # most examples keep every entry positive
+        keep = np.argmax(raw, axis=-1)[..., None]  # one entry per row stays positive
+        np.put_along_axis(zeros, keep, False, axis=-1)
+        raw[zeros] = 0.0
+    return (raw / raw.sum(axis=-1, keepdims=True)).astype(dtype)
+
+
+@st.composite
+def one_hot(draw: Any, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+    """One-hot rows over the last axis."""
+    n = shape[-1]
+    idx = draw(hnp.arrays(np.int64, shape[:-1], elements=st.integers(0, n - 1)))
+    return np.eye(n, dtype=dtype)[idx]
+
+
+def input_array(
+    inp: Input, shape: tuple[int, ...], dtype: Any, kinks: Sequence[float] = (), high: float = 10.0
+) -> st.SearchStrategy[np.ndarray]:
+    """An array of an :class:`Input`'s kind."""
+    if inp.kind == "probabilities":
+        return probability_rows(shape, dtype)
+    if inp.kind == "one_hot":
+        return one_hot(shape, dtype)
+    return finite_arrays(shape, dtype, kinks=() if inp.constant else kinks, high=high)
+
+
+@st.composite
+def cases(
+    draw: Any,
+    domain: Domain | type | None = None,
+    dtype: Any = None,
+    high: float = 10.0,
+) -> Case:
+    """A registered Diffable with valid inputs (of one domain or class, or any).
+
+    ``dtype`` (default: drawn from float64 and float32) is the inputs' dtype; weights are
+    drawn from a seeded generator, so examples replay exactly.
+    """
+    if domain is None:
+        chosen = draw(st.sampled_from(domains()))
+    elif isinstance(domain, Domain):
+        chosen = domain
+    else:
+        found = domains(domain)
+        if not found:
+            raise LookupError(f"no input domain registered for {domain.__name__}")
+        chosen = draw(st.sampled_from(found))
+    dtype = (
+        np.dtype(dtype)
+        if dtype is not None
+        else draw(st.sampled_from([np.dtype(np.float64), np.dtype(np.float32)]))
+    )
+    dims = draw(distinct_dims(chosen.dim_names(), chosen.dim_range))
+    arrays = [
+        draw(input_array(inp, shape, dtype, chosen.kinks, high))
+        for inp, shape in zip(chosen.inputs, chosen.shapes(dims))
+    ]
+    seed = draw(st.integers(0, 2**32 - 1))
+    return chosen.build(dims, arrays, np.random.default_rng(seed))
+
+
+# ------------------------------------------------------------------ models and graphs
+def _float64_dense(n_in: int, n_out: int, rng: np.random.Generator) -> layers.Dense:
+    layer = layers.Dense(n_in, n_out, initializer="xavier", seed=rng)
+    layer.w, layer.b = (
+        Variable(layer.w.astype(np.float64)),
+        Variable(rng.normal(0, 0.1, (1, n_out))),
+    )
+    return layer
+
+
+_ACTIVATIONS: dict[str, Callable[[], activations.Activation]] = {
+    "relu": activations.ReLU,
+    "leaky_relu": activations.LeakyReLU,
+    "sigmoid": activations.Sigmoid,
+    "softmax": activations.Softmax,
+}
+
+
+@dataclass
+class ModelCase:
+    """A random SequentialModel with data and a loss, for ``check_model``."""
+
+    model: SequentialModel
+    x: np.ndarray
+    y: np.ndarray
+    loss: Any
+
+    def __repr__(self) -> str:
+        names = " -> ".join(repr(layer) for layer in self.model.layers)
+        return f"ModelCase({names}; {self.loss!r}; x {self.x.shape})"
+
+
+@st.composite
+def sequential_models(
+    draw: Any, max_layers: int = 3, max_width: int = 5, dtype: Any = np.float32
+) -> ModelCase:
+    """A SequentialModel of Dense layers and activations, data, and a matching loss.
+
+    Weights have ``dtype`` (float32 by default, as the library's default); ``check_model``
+    evaluates a float64 copy.
+    """
+    n_dense = draw(st.integers(1, max_layers))
+    widths = draw(st.lists(st.integers(1, max_width), min_size=n_dense + 1, max_size=n_dense + 1))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    stack: list[Any] = []
+    for i in range(n_dense):
+        dense = layers.Dense(widths[i], widths[i + 1], initializer="xavier", seed=rng)
+        dense.w = Variable(dense.w.astype(dtype))
+        dense.b = Variable(rng.normal(0, 0.1, (1, widths[i + 1])).astype(dtype))
+        stack.append(dense)
+        if i < n_dense - 1:
+            stack.append(_ACTIVATIONS[draw(st.sampled_from(["relu", "leaky_relu", "sigmoid"]))]())
+    batch = draw(st.integers(1, 4))
+    x = draw(finite_arrays((batch, widths[0]), np.dtype(dtype), low=0.05, high=2.0))
+    n_out = widths[-1]
+    loss_kind = draw(st.sampled_from(["mse", "cce", "cce_logits"]))
+    if loss_kind == "mse":
+        y = draw(finite_arrays((batch, n_out), np.dtype(dtype), high=2.0))
+        loss: Any = losses.MeanSquaredError()
+    else:
+        y = draw(one_hot((batch, n_out), np.dtype(dtype)))
+        if loss_kind == "cce":
+            stack.append(activations.Softmax())
+            loss = losses.CategoricalCrossEntropy()
+        else:
+            loss = losses.CategoricalCrossEntropy(from_logits=True)
+    return ModelCase(SequentialModel(stack), x, y, loss)
+
+
+@dataclass
+class Graph:
+    """A random recorded graph: ``fn()`` rebuilds it and returns the scalar loss.
+
+    ``sources`` are the float64 input and every weight; ``ops`` describes the graph.
+    ``unused`` holds the weights of a layer the graph never calls (their gradient is None).
+    """
+
+    fn: Callable[[], Any]
+    sources: list[np.ndarray]
+    names: list[str]
+    ops: list[str] = field(default_factory=list)
+    unused: list[np.ndarray] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return "Graph(" + "; ".join(self.ops) + ")"
+
+
+@st.composite
+def graphs(draw: Any, max_ops: int = 6, max_width: int = 4) -> Graph:
+    """A random DAG of layers: branches, Add/Concatenate merges, reused Dense instances.
+
+    Every tensor is float64 (batch, width). The graph ends in a loss of its last tensor;
+    earlier tensors may feed several consumers, and a Dense may be called several times.
+    """
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    batch = draw(st.integers(1, 3))
+    width0 = draw(st.integers(1, max_width))
+    x = rng.normal(0.0, 1.0, (batch, width0))
+    plan: list[tuple[Any, ...]] = []  # (op, layer, input positions)
+    widths = [width0]
+    denses: list[layers.Dense] = []
+    ops: list[str] = []
+    n_ops = draw(st.integers(1, max_ops))
+    for _ in range(n_ops):
+        kinds = ["dense", "activation"]
+        same = [
+            (i, j)
+            for i in range(len(widths))
+            for j in range(i, len(widths))
+            if widths[i] == widths[j]
+        ]
+        if same:
+            kinds.append("add")
+        kinds.append("concat")
+        reusable = list(denses)
+        if reusable:
+            kinds += ["reuse", "reuse"]  # the tape's hardest case: one instance, several calls
+        kind = draw(st.sampled_from(kinds))
+        src = draw(st.integers(0, len(widths) - 1))
+        if kind == "dense":
+            n_out = draw(st.integers(1, max_width))
+            dense = _float64_dense(widths[src], n_out, rng)
+            denses.append(dense)
+            plan.append(("call", dense, (src,)))
+            widths.append(n_out)
+            ops.append(f"t{len(widths) - 1} = {dense!r}(t{src}) [dense {len(denses) - 1}]")
+        elif kind == "reuse":
+            dense = draw(st.sampled_from(reusable))
+            fits = [i for i, w in enumerate(widths) if w == dense.input_size]
+            if not fits:
+                n_out = draw(st.integers(1, max_width))
+                dense = _float64_dense(widths[src], n_out, rng)
+                denses.append(dense)
+                plan.append(("call", dense, (src,)))
+                widths.append(n_out)
+                ops.append(f"t{len(widths) - 1} = {dense!r}(t{src}) [dense {len(denses) - 1}]")
+                continue
+            src = draw(st.sampled_from(fits))
+            plan.append(("call", dense, (src,)))
+            widths.append(dense.output_size)
+            ops.append(
+                f"t{len(widths) - 1} = {dense!r}(t{src}) [reused dense {denses.index(dense)}]"
+            )
+        elif kind == "activation":
+            name = draw(st.sampled_from(sorted(_ACTIVATIONS)))
+            plan.append(("call", _ACTIVATIONS[name](), (src,)))
+            widths.append(widths[src])
+            ops.append(f"t{len(widths) - 1} = {name}(t{src})")
+        elif kind == "add":
+            i, j = draw(st.sampled_from(same))
+            plan.append(("call", layers.Add(), (i, j)))
+            widths.append(widths[i])
+            ops.append(f"t{len(widths) - 1} = Add(t{i}, t{j})")
+        else:
+            j = draw(st.integers(0, len(widths) - 1))
+            plan.append(("call", layers.Concatenate(), (src, j)))
+            widths.append(widths[src] + widths[j])
+            ops.append(f"t{len(widths) - 1} = Concatenate(t{src}, t{j})")
+    target = rng.normal(0.0, 1.0, (batch, widths[-1]))
+    loss = losses.MeanSquaredError()
+    ops.append(f"loss = MSE(t{len(widths) - 1})")
+
+    def fn() -> Any:
+        tensors: list[Any] = [x]
+        for _, layer, args in plan:
+            tensors.append(layer(*[tensors[a] for a in args]))
+        return loss(tensors[-1], target)
+
+    spare = _float64_dense(1, 1, rng)
+    sources = [x] + [w for d in denses for w in d.weights]
+    names = ["x"] + [f"dense {i} {'wb'[j]}" for i, d in enumerate(denses) for j in range(2)]
+    return Graph(fn, sources, names, ops, unused=list(spare.weights))

@@ -6,32 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from .core import Diffable, Tensor
+from .core import Tensor, _Elementwise
 from .layers import as_float_array
 
 __all__ = ["Activation", "LeakyReLU", "ReLU", "Sigmoid", "Softmax"]
 
 
-class Activation(Diffable):
+class Activation(_Elementwise):
     """A weightless, elementwise Diffable: ``get_input_gradients()`` has the input's shape."""
-
-    input_gradient_layout = "elementwise"
-
-    @property
-    def weights(self) -> list[Tensor]:
-        return []
-
-    def get_weight_gradients(self) -> list[Tensor]:
-        return []
-
-    def compose_input_gradients(self, J: Any = None) -> list[Tensor]:
-        if J is None or J[0] is None:
-            return self.get_input_gradients()
-        local = self.get_input_gradients()[0]
-        return [Tensor(np.multiply(local, up)) for up in J]
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
 
 
 class LeakyReLU(Activation):

@@ -245,3 +245,29 @@ def _align_per_sample(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndar
     b = b.reshape(b.shape[0], *([1] * (ndim - b.ndim + 1)), *b.shape[1:])
     shape = np.broadcast_shapes(a.shape, b.shape)
     return np.broadcast_to(a, shape), np.broadcast_to(b, shape)
+
+
+class _Elementwise(Diffable):
+    """A weightless Diffable whose local input gradients compose elementwise, ``g * J``.
+
+    The base of activations (``g`` has the input's shape) and losses (a scalar output, so
+    ``J`` is a 0-d upstream).
+    """
+
+    input_gradient_layout = "elementwise"
+
+    @property
+    def weights(self) -> list[Tensor]:
+        return []
+
+    def get_weight_gradients(self) -> list[Tensor]:
+        return []
+
+    def compose_input_gradients(self, J: Any = None) -> list[Tensor]:
+        if J is None or J[0] is None:
+            return self.get_input_gradients()
+        local = self.get_input_gradients()
+        return [Tensor(np.multiply(g, up)) for up in J for g in local]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

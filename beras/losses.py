@@ -6,36 +6,18 @@ from typing import Any
 
 import numpy as np
 
-from .core import Diffable, Tensor
+from .core import Tensor, _Elementwise
 from .layers import as_float_array
 
 __all__ = ["CategoricalCrossEntropy", "Loss", "MeanSquaredError"]
 
 
-class Loss(Diffable):
+class Loss(_Elementwise):
     """A weightless Diffable returning a scalar; gradients have the inputs' shapes.
 
     The local gradients are ``[dL/dy_pred, dL/dy_true]`` (the latter zeros: labels are
     constants), composed with a scalar upstream by multiplication.
     """
-
-    input_gradient_layout = "elementwise"
-
-    @property
-    def weights(self) -> list[Tensor]:
-        return []
-
-    def get_weight_gradients(self) -> list[Tensor]:
-        return []
-
-    def compose_input_gradients(self, J: Any = None) -> list[Tensor]:
-        if J is None or J[0] is None:
-            return self.get_input_gradients()
-        local = self.get_input_gradients()
-        return [Tensor(g * np.asarray(up)) for up in J for g in local]
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
 
     def _pair(self, y_pred: Any, y_true: Any) -> tuple[np.ndarray, np.ndarray]:
         """Both inputs as float arrays of one shape, or a clear error."""

@@ -1,7 +1,7 @@
 """Atomic file writes: a file is either the old one or the complete new one, never half.
 
 :func:`atomic_write` is the one implementation; :func:`write_json`, :func:`save_npy`,
-``checkpoint.save`` (weights) and ``plots.save_png`` are built on it.
+``checkpoint.save`` (weights), ``plots.save_png`` and the dataset downloads are built on it.
 """
 
 from __future__ import annotations

@@ -23,14 +23,15 @@ import http.client
 import os
 import re
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
+from ..fileio import atomic_write
 from . import _idx
 from ._errors import ChecksumError, DatasetError, DatasetNotFoundError
 
@@ -199,56 +200,38 @@ def _progress(total: int | None, desc: str) -> tuple[Callable[[int], object], Ca
     return bar.update, bar.close
 
 
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not possible on every platform: best effort
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def download_file(url: str, dest: Path, expected_sha256: str | None) -> None:
     """Download gzip ``url`` to ``dest``, atomically, checking its decompressed SHA-256.
 
-    The bytes go to a temporary file in ``dest``'s folder, which is flushed, fsynced,
-    verified and only then renamed over ``dest`` with :func:`os.replace`; on any error
-    or interruption the temporary file is removed, so ``dest`` is either absent or
-    complete and verified. Network errors propagate as ``OSError``/``HTTPException``,
-    bad content as :class:`DatasetError` (:class:`ChecksumError` for a hash mismatch).
+    The bytes stream into :func:`beras.fileio.atomic_write`'s temporary file and are
+    verified before it is renamed over ``dest``; on any error or interruption the
+    temporary file is removed, so ``dest`` is either absent or complete and verified.
+    Network errors propagate as ``OSError``/``HTTPException``, bad content as
+    :class:`DatasetError` (:class:`ChecksumError` for a hash mismatch).
     """
     print(f"Downloading {url}", file=sys.stderr)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            request = urllib.request.Request(url, headers={"User-Agent": "beras"})
-            with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
-                length = response.headers.get("Content-Length")
-                update, close = _progress(int(length) if length else None, dest.name)
-                received = 0
-                try:
-                    while chunk := response.read(1 << 16):
-                        out.write(chunk)
-                        received += len(chunk)
-                        update(len(chunk))
-                finally:
-                    close()
-                if length and received != int(length):
-                    raise OSError(f"incomplete download: got {received} of {length} bytes")
-            out.flush()
-            os.fsync(out.fileno())
-        data = _idx.gunzip(tmp.read_bytes(), f"{url} (downloaded)")
+
+    def fetch_and_verify(out: IO[bytes]) -> None:
+        chunks: list[bytes] = []
+        request = urllib.request.Request(url, headers={"User-Agent": "beras"})
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
+            length = response.headers.get("Content-Length")
+            update, close = _progress(int(length) if length else None, dest.name)
+            try:
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    chunks.append(chunk)
+                    update(len(chunk))
+            finally:
+                close()
+        received = sum(map(len, chunks))
+        if length and received != int(length):
+            raise OSError(f"incomplete download: got {received} of {length} bytes")
+        data = _idx.gunzip(b"".join(chunks), f"{url} (downloaded)")
         if expected_sha256:
             _idx.verify_sha256(data, expected_sha256, f"{url} (downloaded)")
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a cache is readable
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(dest.parent)
+
+    atomic_write(dest, fetch_and_verify)
 
 
 def _fetch_one(spec: DatasetSpec, stem: str, folder: Path, mirrors: list[str]) -> None:

@@ -289,7 +289,6 @@ def fit_and_evaluate(
     with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
         # fit's own divergence warning is reported through ``message`` instead
         warnings.filterwarnings("ignore", r".*\.fit stopped at epoch", RuntimeWarning)
-        model.stop_reason = ""  # fit sets it when a step diverges
         model.fit(
             np.asarray(x_train),
             y_train_1h,
@@ -301,7 +300,7 @@ def fit_and_evaluate(
             seed=cfg.seed,
         )
     train_seconds = time.perf_counter() - start
-    reason = getattr(model, "stop_reason", "")
+    reason = model.stop_reason  # set by fit when a step diverged
     with np.errstate(over="ignore", invalid="ignore"):
         test, predictions = model.evaluate(np.asarray(x_test), y_test_1h, batch_size=256)
     return TrainResult(

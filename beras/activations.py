@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .core import Tensor, _Elementwise
-from .layers import as_float_array
+from .validation import as_float_array
 
 __all__ = ["Activation", "LeakyReLU", "ReLU", "Sigmoid", "Softmax"]
 

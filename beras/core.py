@@ -1,6 +1,6 @@
 """The building blocks: Tensor, Variable, Callable, Weighted and Diffable.
 
-Every derivative in Beras has three views (see ARCHITECTURE.md):
+Every derivative in Beras has three views (docs/architecture.md):
 
 1. ``get_input_gradients()`` / ``get_weight_gradients()``: the local Jacobians of the
    course stencil (the teaching view);
@@ -12,6 +12,22 @@ The default compositions below implement the stencil's per-sample semantics
 (``g[b] @ J[b]`` for inputs, ``sum_b w_grad[b] * J[b]`` for weights) batched with
 matmul/einsum, so a new layer is correct (if not optimal) with only the local
 Jacobians; the library's layers override them with the cheapest exact product.
+
+Three declarations on a Diffable class tell the tape and the verification layer more:
+
+* ``input_gradient_layout``: how ``get_input_gradients()`` composes with ``J``;
+* ``has_local_jacobian = False``: the layer materialises no local Jacobian (Conv2D's
+  would be ``(B·H·W·C) × (B·H'·W'·F)``); its ``get_*_gradients`` raise
+  :class:`NoLocalJacobianError`, it overrides both ``compose_*`` methods, and
+  ``beras.testing`` checks those products against finite differences directly;
+* ``stochastic = True``: every random draw of ``forward`` comes from the instance's
+  ``rng`` attribute (a ``np.random.Generator``), so restoring ``rng``'s state replays the
+  same noise; ``beras.testing`` holds the randomness fixed that way during a check.
+
+A ``forward`` with a ``training`` parameter has a training mode (Dropout,
+BatchNormalization): ``layer(x, training=True)`` passes it through, and ``training`` is
+not an input (not in ``inputs``/``input_dict``). Layers without one ignore the flag, so
+models pass ``training`` to every layer, as Keras does.
 """
 
 from __future__ import annotations
@@ -22,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Callable", "Diffable", "Tensor", "Variable", "Weighted"]
+__all__ = ["Callable", "Diffable", "NoLocalJacobianError", "Tensor", "Variable", "Weighted"]
 
 _NUMERIC_KINDS = frozenset("biuf")
 
@@ -66,7 +82,26 @@ class Tensor(np.ndarray):
 
 
 class Variable(Tensor):
-    """A trainable parameter: a Tensor the optimizers update in place."""
+    """A parameter: a Tensor the optimizers update in place.
+
+    ``Variable(value, name="w", trainable=True)``: the layer that creates a weight names
+    it (as Keras's ``add_weight(name=...)``); checkpoints store weights under their names.
+    A non-trainable Variable (BatchNormalization's moving statistics) is saved and loaded
+    with the others but never receives a gradient.
+    """
+
+    #: The weight's name within its layer (``"w"``, ``"kernel"``, ...); ``None`` if unnamed.
+    name: str | None = None
+
+    def __new__(
+        cls, input_array: Any, name: str | None = None, trainable: bool | None = None
+    ) -> Variable:
+        obj: Any = super().__new__(cls, input_array)  # the same object if already a Tensor
+        if name is not None:
+            obj.name = str(name)
+        if trainable is not None:
+            obj.trainable = bool(trainable)
+        return obj
 
 
 class Callable(ABC):
@@ -106,25 +141,44 @@ class Weighted(ABC):
             w.trainable = bool(value)
 
 
+class NoLocalJacobianError(NotImplementedError):
+    """Raised by ``get_*_gradients`` of a layer that declares ``has_local_jacobian = False``."""
+
+
 # What Diffable.__call__ records before forward runs (restored if forward raises).
 _BOOKKEEPING = ("argnames", "input_dict", "inputs")
 
-# forward's positional parameter names and the name of its *args, per class.
-_FORWARD_SPECS: dict[type[Callable], tuple[tuple[str, ...], str | None]] = {}
 
+class _ForwardSpec:
+    """``forward``'s input parameter names, its ``*args`` name, and whether it takes ``training``."""
 
-def _forward_spec(cls: type[Callable]) -> tuple[tuple[str, ...], str | None]:
-    spec = _FORWARD_SPECS.get(cls)
-    if spec is None:
+    __slots__ = ("names", "takes_training", "varargs")
+
+    def __init__(self, cls: type[Callable]) -> None:
         params = list(inspect.signature(cls.forward).parameters.values())[1:]  # drop self
-        names = tuple(
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        self.takes_training = any(p.name == "training" for p in params)
+        self.names = tuple(
             p.name
             for p in params
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            if p.name != "training" and (p.kind in kinds or p.kind == p.KEYWORD_ONLY)
         )
-        varargs = next((p.name for p in params if p.kind == p.VAR_POSITIONAL), None)
-        spec = _FORWARD_SPECS[cls] = (names, varargs)
+        self.varargs = next((p.name for p in params if p.kind == p.VAR_POSITIONAL), None)
+
+
+_FORWARD_SPECS: dict[type[Callable], _ForwardSpec] = {}
+
+
+def _forward_spec(cls: type[Callable]) -> _ForwardSpec:
+    spec = _FORWARD_SPECS.get(cls)
+    if spec is None:
+        spec = _FORWARD_SPECS[cls] = _ForwardSpec(cls)
     return spec
+
+
+def has_training_mode(obj: Any) -> bool:
+    """Whether ``obj``'s ``forward`` takes a ``training`` flag (Dropout, BatchNormalization)."""
+    return _forward_spec(type(obj)).takes_training
 
 
 class Diffable(Callable, Weighted):
@@ -144,9 +198,16 @@ class Diffable(Callable, Weighted):
     #: ``"elementwise"`` is ``g * J`` (activations, losses, Add). The verification layer
     #: reads this to turn local gradients into full Jacobians.
     input_gradient_layout: str = "matmul"
+    #: False for a layer that materialises no local Jacobian (see the module docstring).
+    has_local_jacobian: bool = True
+    #: True for a layer whose ``forward`` draws random numbers, all from ``self.rng``.
+    stochastic: bool = False
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        names, varargs = _forward_spec(type(self))
+    def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        spec = _forward_spec(type(self))
+        names, varargs = spec.names, spec.varargs
+        if spec.takes_training:
+            kwargs["training"] = bool(training)
         n_named = min(len(args), len(names))
         # A call whose forward raises (e.g. a shape error) leaves the previous call's
         # bookkeeping in place: restored below.
@@ -157,7 +218,7 @@ class Diffable(Callable, Weighted):
         extra = args[n_named:]
         if varargs is not None and extra:
             self.input_dict[varargs] = extra
-        self.input_dict.update(kwargs)
+        self.input_dict.update((k, v) for k, v in kwargs.items() if k != "training")
         self.inputs = [*args[:n_named], *extra] + [kwargs[k] for k in names if k in kwargs]
 
         try:
@@ -185,6 +246,13 @@ class Diffable(Callable, Weighted):
     @property
     def weights(self) -> list[Tensor]:
         return []
+
+    def _no_local_jacobian(self) -> NoLocalJacobianError:
+        """The error ``get_*_gradients`` raise when ``has_local_jacobian`` is False."""
+        return NoLocalJacobianError(
+            f"{self!r} materialises no local Jacobian (has_local_jacobian = False): use "
+            "compose_input_gradients(J) / compose_weight_gradients(J) with an upstream J"
+        )
 
     @abstractmethod
     def get_input_gradients(self) -> list[Tensor]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import checkpoint
 from .callbacks import Callback
-from .core import Diffable, Tensor
+from .core import Diffable, Tensor, has_training_mode
 from .gradient_tape import GradientTape
 from .optimizers import all_finite
 from .progress import Progress
@@ -93,7 +93,9 @@ class Model(Diffable):
         self.stop_reason = ""  # why the last fit stopped early ("" if it did not)
         self.interrupted_at: tuple[int, int] | None = None  # (epoch, samples seen) at Ctrl-C
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        if has_training_mode(self):
+            kwargs["training"] = bool(training)
         return self.forward(*args, **kwargs)
 
     @property
@@ -263,11 +265,11 @@ class Model(Diffable):
         if x.ndim == 0 or len(x) == 0:
             raise ValueError(f"predict: expected a non-empty batch of inputs, got shape {x.shape}")
         if batch_size is None:
-            return np.asarray(self.forward(x))
+            return np.asarray(self(x, training=False))
         batch_size = _check_count(batch_size, "batch_size", 1, "predict")
         return np.concatenate(
             [
-                np.asarray(self.forward(x[lo : lo + batch_size]))
+                np.asarray(self(x[lo : lo + batch_size], training=False))
                 for lo in range(0, len(x), batch_size)
             ]
         )
@@ -275,11 +277,11 @@ class Model(Diffable):
     # ------------------------------------------------------------- weights on disk
     def weight_names(self) -> list[str]:
         """Stable names of every weight, as stored by ``save_weights``."""
-        names = []
-        for i, layer in enumerate(self.layers):
-            labels = getattr(layer, "weight_labels", None) or _default_labels(layer)
-            names += [f"layers.{i}.{type(layer).__name__}.{label}" for label in labels]
-        return names
+        return [
+            f"layers.{i}.{type(layer).__name__}.{getattr(w, 'name', None) or f'weight_{j}'}"
+            for i, layer in enumerate(self.layers)
+            for j, w in enumerate(layer.weights)
+        ]
 
     def save_weights(self, path: str) -> None:
         """Write every weight to ``path`` (``.npz``) atomically: a crash never leaves a partial file."""
@@ -338,18 +340,18 @@ class Model(Diffable):
         return text
 
 
-def _default_labels(layer: Diffable) -> list[str]:
-    names = {id(v): k for k, v in vars(layer).items() if isinstance(v, np.ndarray)}
-    return [names.get(id(w), f"weight_{j}") for j, w in enumerate(layer.weights)]
-
-
 class SequentialModel(Model):
     """Layers applied one after another."""
 
-    def forward(self, inputs: Any) -> Any:
+    def forward(self, inputs: Any, training: bool = False) -> Any:
+        """Each layer in turn, as ``layer(x, training=training)`` (so a tape sees it).
+
+        ``training`` reaches the layers that have a training mode (Dropout,
+        BatchNormalization); the others ignore it.
+        """
         x = inputs
         for layer in self.layers:
-            x = layer(x)
+            x = layer(x, training=training)
         return x
 
     def batch_step(self, x: Any, y: Any, training: bool = True) -> Any:
@@ -361,12 +363,12 @@ class SequentialModel(Model):
         """
         self._require_compiled("batch_step")
         if not training:
-            preds = self.forward(x)
+            preds = self(x, training=False)
             loss = self.compiled_loss(preds, y)
             metrics = {"loss": float(loss), "acc": float(self.compiled_acc(preds, y))}
             return metrics, preds
         with GradientTape() as tape:
-            preds = self.forward(x)
+            preds = self(x, training=True)
             loss = self.compiled_loss(preds, y)
         loss_value = float(loss)
         if not math.isfinite(loss_value):

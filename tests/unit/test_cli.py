@@ -8,6 +8,7 @@ network or a data folder.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -23,15 +24,15 @@ import pytest
 from beras import cli, runs, training
 from beras.model import SequentialModel
 
+PICTURES = ("training_curves.png", "predictions.png")
+#: What a run writes; the pictures only where matplotlib is installed (the [train] extra).
 OUTPUTS = (
     "weights.npz",
     "config.json",
     "history.json",
     "metrics.json",
     "predictions.npy",
-    "training_curves.png",
-    "predictions.png",
-)
+) + (PICTURES if importlib.util.find_spec("matplotlib") else ())
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -307,8 +308,14 @@ def test_train_writes_every_output(mini_run: dict) -> None:
     labels = training.load_data("mnist-mini")[3]
     assert metrics["test_acc"] == pytest.approx(np.mean(predictions.argmax(1) == labels))
     assert metrics["test_acc"] > 0.6  # one epoch on 1,800 digits already learns a lot
-    _assert_png(out / "training_curves.png")
-    _assert_png(out / "predictions.png")
+
+
+def test_train_draws_its_pictures(mini_run: dict) -> None:
+    pytest.importorskip(
+        "matplotlib", reason="the pictures need matplotlib (pip install '.[train]')"
+    )
+    for name in PICTURES:
+        _assert_png(mini_run["out"] / name)
 
 
 def test_train_prints_progress_and_the_result(mini_run: dict) -> None:

@@ -48,19 +48,12 @@ MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-def _real_mnist_dir() -> Path | None:
-    for entry in REAL_DATA.split(os.pathsep):
-        if entry and (Path(entry) / "mnist").is_dir():
-            return Path(entry)
-    return None
+needs_real_mnist = pytest.mark.needs_data("mnist")
 
 
-REAL_ROOT = _real_mnist_dir()
-needs_real_mnist = pytest.mark.skipif(
-    REAL_ROOT is None,
-    reason="real MNIST not available: set BERAS_DATA to a folder holding mnist/ "
-    "(e.g. BERAS_DATA=/work/shared/datasets)",
-)
+def _real_root() -> Path:
+    """The ``BERAS_DATA`` entry holding mnist/ (tests that call it need real MNIST)."""
+    return next(Path(p) for p in REAL_DATA.split(os.pathsep) if p and (Path(p) / "mnist").is_dir())
 
 
 # --- synthetic IDX files ---
@@ -142,8 +135,6 @@ def synthetic_hashes(monkeypatch):
 
 @pytest.fixture(scope="module")
 def real_mnist(tmp_path_factory):
-    if REAL_ROOT is None:
-        pytest.skip("real MNIST not available: set BERAS_DATA (e.g. /work/shared/datasets)")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BERAS_DATA", REAL_DATA)
         mp.setenv("BERAS_HOME", str(tmp_path_factory.mktemp("home")))
@@ -152,6 +143,7 @@ def real_mnist(tmp_path_factory):
         return mnist.load_data()
 
 
+@needs_real_mnist
 def test_real_mnist_via_beras_data(real_mnist):
     (x, y), (xt, yt) = real_mnist
     assert (x.shape, y.shape, xt.shape, yt.shape) == (
@@ -168,12 +160,11 @@ def test_real_mnist_via_beras_data(real_mnist):
     assert x.min() == 0
 
 
-@pytest.mark.skipif(
-    not FASHION_DIR.is_dir(),
-    reason=f"{FASHION_DIR} absent: apt-get install dataset-fashion-mnist",
-)
+@pytest.mark.needs_data("fashion-mnist")
 def test_real_fashion_mnist_from_system_folder(monkeypatch):
-    monkeypatch.setattr(_fetch, "SYSTEM_DATA_DIRS", [SYSTEM_DATASETS])
+    roots = [SYSTEM_DATASETS, *map(Path, filter(None, REAL_DATA.split(os.pathsep)))]
+    root = next(r for r in roots if (r / "fashion-mnist").is_dir())
+    monkeypatch.setattr(_fetch, "SYSTEM_DATA_DIRS", [root])
     (x, y), (xt, yt) = datasets.load("fashion_mnist")
     assert (x.shape, y.shape, xt.shape, yt.shape) == (
         (60000, 28, 28),
@@ -202,6 +193,7 @@ def test_mnist_mini_shapes_and_balance():
     assert packaged.stat().st_size < 500_000
 
 
+@needs_real_mnist
 def test_mnist_mini_digits_are_real_mnist_rows(real_mnist):
     (x, y), (xt, yt) = real_mnist
     (mx, my), (mxt, myt) = mnist_mini.load_data()
@@ -566,7 +558,7 @@ def gz_files(arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
 
 @needs_real_mnist
 def test_download_real_mnist_populates_the_cache(server, monkeypatch, cache):
-    real = {p.name: p.read_bytes() for p in (REAL_ROOT / "mnist").glob("*.gz")}
+    real = {p.name: p.read_bytes() for p in (_real_root() / "mnist").glob("*.gz")}
     monkeypatch.setenv("BERAS_DATASET_MIRRORS", server.serve("/mnist/", real))
     (x, y), (xt, yt) = mnist.load_data()
     assert x.shape == (60000, 28, 28)

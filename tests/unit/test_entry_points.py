@@ -1,10 +1,9 @@
 """The course-stencil entry points at the repository root: ``preprocess.py``,
-``assignment.py`` and ``visualize.py`` (contract: /STENCIL_API.md's last sections)."""
+``assignment.py`` and ``visualize.py`` (docs/stencil-contract.md, "Course entry points")."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
@@ -22,17 +21,7 @@ import assignment  # noqa: E402
 import preprocess  # noqa: E402
 import visualize  # noqa: E402
 
-
-def _has_real_mnist() -> bool:
-    return any(
-        entry and (Path(entry) / "mnist").is_dir()
-        for entry in os.environ.get("BERAS_DATA", "").split(os.pathsep)
-    )
-
-
-needs_real_mnist = pytest.mark.skipif(
-    not _has_real_mnist(), reason="BERAS_DATA does not point at a folder with mnist/"
-)
+needs_real_mnist = pytest.mark.needs_data("mnist")
 
 
 def _mini() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -110,6 +99,9 @@ def test_assignment_main_trains_and_saves_predictions(
 def test_visualize_predictions_saves_a_png_without_a_display(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    pytest.importorskip(
+        "matplotlib", reason="the picture needs matplotlib (pip install '.[train]')"
+    )
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
@@ -140,6 +132,9 @@ def test_has_display_is_false_headless(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_prediction_grid_marks_correct_and_wrong() -> None:
+    pytest.importorskip(
+        "matplotlib", reason="the picture needs matplotlib (pip install '.[train]')"
+    )
     from beras import plots
 
     images = np.zeros((4, 784), dtype=np.float32)

@@ -1,6 +1,6 @@
 """The course-stencil contract: every public name exists with the documented signature.
 
-Mirrors the module table and signatures of the stencil contract (STENCIL_API.md); a
+Mirrors the module table and signatures of the course contract (docs/stencil-contract.md); a
 grader's test or a student's ``assignment.py`` imports exactly these.
 """
 

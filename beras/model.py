@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 
 from . import checkpoint
-from .callbacks import Callback
+from .callbacks import BackupAndRestore, Callback, History
 from .core import Diffable, Tensor, has_training_mode
 from .gradient_tape import GradientTape
 from .optimizers import all_finite
 from .progress import Progress
+from .runstate import FitLoop
 from .utils import get_rng
 
 __all__ = ["Model", "NonFiniteLossError", "SequentialModel", "print_stats", "update_metric_dict"]
@@ -92,6 +93,8 @@ class Model(Diffable):
         self.stop_training = False
         self.stop_reason = ""  # why the last fit stopped early ("" if it did not)
         self.interrupted_at: tuple[int, int] | None = None  # (epoch, samples seen) at Ctrl-C
+        self.history: History | None = None  # the History of the last fit
+        self.fit_loop: FitLoop | None = None  # set while fit runs (see beras.runstate)
 
     def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
         if has_training_mode(self):
@@ -141,8 +144,15 @@ class Model(Diffable):
         callbacks: Sequence[Callback] = (),
         validation_split: float = 0.0,
         seed: int | np.random.Generator | None = None,
+        initial_epoch: int = 0,
     ) -> dict[str, list[float]]:
-        """Train for ``epochs`` passes over ``(x, y)``; returns the per-epoch history.
+        """Train until epoch ``epochs``; returns the per-epoch history.
+
+        As in Keras, ``epochs`` is the index of the last epoch, not a count: training runs
+        epochs ``initial_epoch`` to ``epochs - 1`` (``initial_epoch`` continues a previous
+        run's numbering: callbacks and schedules see the true epoch indices, and the
+        history covers these epochs only). A :class:`~beras.callbacks.BackupAndRestore`
+        among ``callbacks`` may restore a backed-up run and start after its last epoch.
 
         Batches are reshuffled every epoch from a seeded generator (``seed``, else Beras's
         global one); the last partial batch is kept; epoch metrics are averages weighted
@@ -153,10 +163,21 @@ class Model(Diffable):
         naming the epoch and batch (also kept in ``stop_reason``). On Ctrl-C,
         ``interrupted_at`` is ``(epoch, samples seen in it)`` and ``KeyboardInterrupt``
         propagates.
+
+        ``model.history`` is the :class:`~beras.callbacks.History` callback that recorded
+        the returned dict; it runs before the other callbacks at each epoch end, and
+        ``BackupAndRestore`` callbacks run after all the others (so a backup holds the
+        epoch's final state, and a restore comes after every ``on_train_begin``).
         """
         self._require_compiled("fit")
         x, y = _check_data(x, y, "fit")
         epochs = _check_count(epochs, "epochs", 0, "fit")
+        initial_epoch = _check_count(initial_epoch, "initial_epoch", 0, "fit")
+        if initial_epoch > epochs:
+            raise ValueError(
+                f"fit: initial_epoch ({initial_epoch}) is after epochs ({epochs}); epochs is "
+                "the index of the last epoch, as in Keras, not a number of further epochs"
+            )
         batch_size = _check_count(batch_size, "batch_size", 1, "fit")
         if validation_data is None and validation_split:
             if not 0.0 < validation_split < 1.0:
@@ -174,18 +195,40 @@ class Model(Diffable):
             validation_data = _check_data(*validation_data, "fit (validation_data)")
 
         rng = get_rng(seed)
-        n = len(x)
-        num_batches = math.ceil(n / batch_size)
-        history: dict[str, list[float]] = defaultdict(list)
-        callbacks = list(callbacks)
+        self.history = history = History()
+        backups = [cb for cb in callbacks if isinstance(cb, BackupAndRestore)]
+        callbacks = [history, *(cb for cb in callbacks if cb not in backups), *backups]
         for cb in callbacks:
             cb.set_model(self)
         self.stop_training = False
         self.stop_reason = ""
         self.interrupted_at = None
+        self.fit_loop = loop = FitLoop(rng, callbacks, epochs, initial_epoch)
+        try:
+            self._fit_epochs(x, y, batch_size, shuffle, validation_data, verbose, loop)
+        finally:
+            self.fit_loop = None
+        return {k: list(v) for k, v in history.history.items()}
+
+    def _fit_epochs(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        shuffle: bool,
+        validation_data: tuple[Any, Any] | None,
+        verbose: int,
+        loop: FitLoop,
+    ) -> None:
+        """The epochs of ``fit``, from ``loop.initial_epoch`` (as set by ``on_train_begin``)."""
+        rng, callbacks, epochs = loop.rng, loop.callbacks, loop.epochs
+        n = len(x)
+        num_batches = math.ceil(n / batch_size)
         for cb in callbacks:
             cb.on_train_begin()
-        for epoch in range(epochs):
+        for epoch in range(loop.initial_epoch, epochs):
+            if self.stop_training:  # e.g. restored from a run that was stopping
+                break
             seen = 0
             progress: Progress | None = None
             try:  # the whole epoch, so Ctrl-C in validation or a callback is located too
@@ -224,8 +267,6 @@ class Model(Diffable):
                 if validation_data is not None:
                     val, _ = self.evaluate(*validation_data, batch_size=max(batch_size, 256))
                     logs.update({f"val_{k}": v for k, v in val.items()})
-                for k, v in logs.items():
-                    history[k].append(v)
                 progress.close(logs)
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
@@ -238,7 +279,6 @@ class Model(Diffable):
                 break
         for cb in callbacks:
             cb.on_train_end()
-        return dict(history)
 
     def evaluate(
         self, x: Any, y: Any, batch_size: int = 256

@@ -429,7 +429,10 @@ def _positive_float(value: Any, what: str, owner: str) -> float:
 
 
 def _unit_interval(value: Any, what: str, owner: str) -> float:
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: {what} must be a number in [0, 1), got {value!r}") from None
     if not 0.0 <= number < 1.0:
         raise ValueError(f"{owner}: {what} must be in [0, 1), got {value!r}")
     return number

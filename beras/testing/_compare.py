@@ -100,6 +100,8 @@ class Finding:
 class GradientCheckError(AssertionError):
     """A gradient check failed; the message names the view, the variable and the worst entries."""
 
+    __module__ = "beras.testing"  # its public home, shown in tracebacks
+
     def __init__(self, message: str, result: GradientCheckResult) -> None:
         super().__init__(message)
         self.result = result
@@ -177,6 +179,8 @@ class GradientCheckResult:
 
 class InconclusiveGradientCheck(UserWarning):
     """Some numerical estimates were too unreliable to pass or fail their entries."""
+
+    __module__ = "beras.testing"  # its public home, shown in tracebacks
 
 
 def _index(label: str, shape: tuple[int, ...], flat: int) -> str:

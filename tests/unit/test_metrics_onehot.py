@@ -36,6 +36,17 @@ def test_accuracy_shape_mismatch_hints_at_one_hot():
         CategoricalAccuracy()(np.ones((3, 4)), np.array([0, 1, 2]))
 
 
+def test_accuracy_of_a_single_unbatched_row_is_that_rows_hit():
+    """A 1-D probs/labels pair is one sample (as Keras's argmax over the last axis)."""
+    assert float(CategoricalAccuracy()(np.array([0.1, 0.7, 0.2]), np.array([0, 1, 0]))) == 1.0
+    assert float(CategoricalAccuracy()(np.array([0.1, 0.7, 0.2]), np.array([1, 0, 0]))) == 0.0
+
+
+def test_accuracy_of_scalars_is_an_error_naming_both_shapes():
+    with pytest.raises(ValueError, match=r"same shape, got probs \(\) and labels \(\)"):
+        CategoricalAccuracy()(np.float64(0.5), np.float64(1.0))
+
+
 def test_one_hot_uses_np_unique_order():
     enc = OneHotEncoder()
     data = np.array([7, 3, 5, 3])

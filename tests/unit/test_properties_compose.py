@@ -122,3 +122,17 @@ def test_the_default_compositions_keep_the_same_conventions(method):
         np.testing.assert_array_equal(both[1], u2 * np.asarray(layer.w))
     else:
         np.testing.assert_array_equal(both[1], (u2 * x).sum(axis=0))
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [d for d in DOMAINS if getattr(d.cls, "input_gradient_layout", "") == "elementwise"],
+    ids=_ids,
+)
+def test_elementwise_local_gradients_have_their_inputs_shapes(domain):
+    """``input_gradient_layout = "elementwise"`` means ``g * J`` with ``g`` of the input's
+    shape (not merely broadcastable to it): the verification layer reads it entry by entry."""
+    layer, _ = _called(domain)
+    inputs = layer.inputs
+    for k, (x, g) in enumerate(zip(inputs, layer.get_input_gradients(), strict=True)):
+        assert np.shape(g) == np.shape(x), f"{layer!r}: gradient {k} {np.shape(g)}"

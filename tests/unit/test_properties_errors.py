@@ -55,6 +55,14 @@ def test_weightless_layers_repr_as_their_constructor_call(name):
     assert repr(getattr(beras, name)()) == f"{name}()"
 
 
+def test_metric_and_optimizer_repr_as_their_constructor_call():
+    from beras.optimizers import Adam, BasicOptimizer
+
+    assert repr(CategoricalAccuracy()) == "CategoricalAccuracy()"
+    assert repr(Adam(0.01)) == "Adam(learning_rate=0.01)"
+    assert repr(BasicOptimizer(0.5)) == "BasicOptimizer(learning_rate=0.5)"
+
+
 def test_unknown_activation_lists_each_valid_name_once():
     message = _error(ValueError, activations.get, "gelu")
     _names(message, "'gelu'")

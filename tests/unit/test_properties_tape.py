@@ -97,8 +97,10 @@ def test_a_multi_output_layer_never_sees_a_missing_upstream():
     """The layer raises on J=None: the tape must always hand it one array per output."""
     heads, x = _TwoHeads(W), _source()
     heads(x)
-    with pytest.raises(NoLocalJacobianError):
+    with pytest.raises(NoLocalJacobianError) as err:
         heads.compose_input_gradients(None)
+    for fact in (repr(heads), "has_local_jacobian = False", "compose_input_gradients(J)"):
+        assert fact in str(err.value)  # names the layer, the reason and what to call instead
     with GradientTape() as tape:
         _, square = heads(x)
         y = Sigmoid()(square)

@@ -85,3 +85,17 @@ def test_relu_vjp_keeps_nan_and_inf_where_the_input_is_positive_and_clears_them_
     np.testing.assert_array_equal(vjp, expected)
     assert np.signbit(vjp[1, 2])  # -0.0 is kept as -0.0 where the input is positive
     assert not np.signbit(vjp[0, 1])  # a cleared entry is +0.0
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0, 2.0])
+def test_leaky_relu_gradient_is_one_above_zero_alpha_below_and_zero_at_zero(alpha):
+    """Every slope, including ``alpha = 1`` (the identity, but for the convention at 0)."""
+    act = LeakyReLU(alpha)
+    x = np.array([[-2.0, -0.5, 0.0, 0.5, 3.0]])
+    act(x)
+    expected = np.array([[alpha, alpha, 0.0, 1.0, 1.0]])
+    (local,) = act.get_input_gradients()
+    np.testing.assert_array_equal(local, expected)
+    up = np.array([[1.0, -2.0, 5.0, 3.0, -1.0]])
+    (vjp,) = act.compose_input_gradients([up])
+    np.testing.assert_array_equal(vjp, expected * up)

@@ -70,6 +70,23 @@ def test_unknown_activation_lists_each_valid_name_once():
     assert listed == repr(["leaky_relu", "relu", "sigmoid", "softmax"])
 
 
+@pytest.mark.parametrize(
+    ("args", "what", "value"), [((0, 3), "input_size", "0"), ((3, 0), "output_size", "0")]
+)
+def test_dense_sizes_must_be_positive_integers(args, what, value):
+    from beras.layers import Dense
+
+    message = _error(ValueError, Dense, *args)
+    _names(message, "Dense", what, "positive integer", value)
+
+
+def test_dense_given_one_sample_says_to_add_a_batch_axis():
+    from beras.layers import Dense
+
+    message = _error(ValueError, Dense(3, 2), np.ones(3))
+    _names(message, "Dense(3→2)", "(batch, 3)", "(3,)", "add a batch axis", "x[None, :]")
+
+
 # -------------------------------------------------------------------------- losses
 def test_mse_shape_mismatch_has_no_one_hot_hint():
     message = _error(ValueError, MeanSquaredError(), np.zeros((4, 3)), np.zeros(4))

@@ -54,3 +54,51 @@ def test_kernel_variance_and_support_follow_keras(name, variance):
     s = np.sqrt(variance) / TRUNCATED_STD
     assert np.abs(w).max() <= 2.0 * s
     assert np.abs(w).max() > 1.99 * s
+
+
+ALIASES = {
+    "zeros": "zero",
+    "Glorot_Normal": "xavier",
+    "xavier-normal": "xavier",
+    "he_normal": "kaiming",
+    "Kaiming Normal": "kaiming",
+    "glorot_uniform": "xavier uniform",
+    "xavier_uniform": "xavier uniform",
+    "He-Uniform": "kaiming uniform",
+    "kaiming_uniform": "kaiming uniform",
+}
+
+
+@pytest.mark.parametrize(("alias", "canonical"), ALIASES.items())
+def test_keras_aliases_name_the_same_initializer(alias, canonical):
+    """Case, ``_``/``-``/space separators and Keras's names all reach one canonical name,
+    and so draw exactly the same kernel from the same seed."""
+    assert initializers.normalize_name(alias) == canonical
+    a = initializers.kernel(alias, (4, 3), np.random.default_rng(0))
+    b = initializers.kernel(canonical, (4, 3), np.random.default_rng(0))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_an_initializer_name_must_be_a_string():
+    class LooksLikeAName:
+        def __str__(self):
+            return "xavier"
+
+    with pytest.raises(ValueError, match="Unknown initializer"):
+        initializers.normalize_name(LooksLikeAName())
+
+
+@pytest.mark.parametrize("floatx", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_explicit_dtype_wins_over_floatx(floatx, dtype):
+    from beras import config
+
+    previous = config.floatx()
+    config.set_floatx(floatx)
+    try:
+        for name in initializers.INITIALIZER_NAMES:
+            w = initializers.kernel(name, (3, 2), np.random.default_rng(0), dtype=dtype)
+            assert w.dtype == dtype, name
+        assert initializers.kernel("xavier", (3, 2), np.random.default_rng(0)).dtype == floatx
+    finally:
+        config.set_floatx(previous)

@@ -5,6 +5,7 @@ the upstream back to the input it came from."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from beras.core import Tensor
 from beras.gradient_tape import GradientTape
@@ -39,3 +40,11 @@ def test_rank3_gradients_through_the_tape():
 def test_unbatched_vectors_are_joined():
     out = Concatenate()(np.array([1.0, 2.0]), np.array([3.0]))
     np.testing.assert_array_equal(out, [1.0, 2.0, 3.0])
+
+
+def test_an_unknown_keyword_is_an_error_not_silently_dropped():
+    a = np.ones((2, 3))
+    with pytest.raises(TypeError, match="axis"):
+        Concatenate()(a, a, axis=0)
+    out = Concatenate()([a, a], training=True)  # models pass training to every layer
+    assert out.shape == (2, 6)

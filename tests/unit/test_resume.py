@@ -24,7 +24,7 @@ from beras.callbacks import (
     ReduceLROnPlateau,
 )
 from beras.core import Diffable, Tensor
-from beras.layers import Dense
+from beras.layers import BatchNormalization, Dense, Dropout
 from beras.losses import CategoricalCrossEntropy
 from beras.metrics import CategoricalAccuracy
 from beras.model import SequentialModel
@@ -205,6 +205,38 @@ def test_every_crash_point_resumes_identically_with_validation_split(tmp_path, o
         resumed = _model(optimizer, seed=8)
         assert fit(resumed, [BackupAndRestore(backup)]) == expected
         _assert_identical(reference, resumed)
+
+
+@pytest.mark.parametrize("crash_epoch", [1, 3])
+def test_dropout_and_batch_normalization_resume_identically(tmp_path, crash_epoch):
+    """Beras's own stochastic layer (Dropout's rng) and non-trainable weights (the moving
+    statistics of BatchNormalization, built lazily) are part of the backup."""
+
+    def model(seed: int) -> SequentialModel:
+        net = SequentialModel(
+            [
+                Dense(8, 16, "kaiming", seed=seed),
+                BatchNormalization(momentum=0.8),
+                ReLU(),
+                Dropout(0.25, seed=seed + 100),
+                Dense(16, 3, "kaiming", seed=seed + 1),
+                Softmax(),
+            ]
+        )
+        net.compile(Adam(0.01), CategoricalCrossEntropy(), CategoricalAccuracy())
+        return net
+
+    reference = model(1)
+    expected = _fit(reference, [])
+    backup = tmp_path / "b"
+    with pytest.raises(_Boom):
+        _fit(model(1), [_CrashAt(crash_epoch), BackupAndRestore(backup)])
+    state = runstate.load(backup / BackupAndRestore.FILE)
+    assert "weights/layers.1.BatchNormalization.moving_mean" in state
+    assert any(k.startswith("rng/layers.3.Dropout/") for k in state)
+    resumed = model(2)
+    assert _fit(resumed, [BackupAndRestore(backup)]) == expected
+    _assert_identical(reference, resumed)
 
 
 def test_two_interruptions_in_a_row_still_resume_identically(tmp_path):

@@ -14,6 +14,13 @@ Every file is written atomically (:func:`beras.fileio.atomic_write`), so an inte
 run never leaves half a file. Ctrl-C raises :class:`TrainingInterrupted`, whose message
 says where training stopped; the last completed epoch's weights are kept.
 
+While a run trains, ``backup/training_state.npz`` in the output folder holds everything
+needed to continue it (:class:`~beras.callbacks.BackupAndRestore`: weights, optimizer,
+random generators, callbacks), rewritten after every epoch and deleted once every output
+file is written. ``train(..., resume=True)`` (``beras train --resume``) continues an
+interrupted run from it, with the configuration in its ``config.json``, and ends with
+the same files as a run that was never interrupted.
+
 :func:`evaluate` rebuilds the model from the ``config.json`` beside saved weights and
 evaluates it on a test set.
 """
@@ -33,7 +40,8 @@ from typing import Any
 import numpy as np
 
 from . import config as beras_config
-from .callbacks import ModelCheckpoint
+from . import runstate
+from .callbacks import BackupAndRestore, ModelCheckpoint
 from .fileio import save_npy, write_json
 from .training import (
     ACTIVATIONS,
@@ -53,7 +61,7 @@ from .training import (
 )
 from .utils import set_random_seed
 
-__all__ = ["TrainingInterrupted", "evaluate", "train"]
+__all__ = ["ResumeError", "TrainingInterrupted", "evaluate", "load_config", "train"]
 
 CONFIG_FORMAT = "beras-mlp"
 
@@ -65,6 +73,7 @@ METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.npy"
 CURVES_FILE = "training_curves.png"
 PREDICTIONS_PNG = "predictions.png"
+BACKUP_DIR = "backup"  # BackupAndRestore's folder: the state to resume from
 
 
 # ------------------------------------------------------------------- config.json
@@ -115,9 +124,36 @@ def _positive(n: int, what: str) -> int:
     return n
 
 
+def load_config(out: str | os.PathLike[str]) -> tuple[TrainConfig, str]:
+    """The TrainConfig and float type recorded in ``out/config.json`` by ``train``.
+
+    Raises:
+        ResumeError: no readable Beras training config in ``out``.
+    """
+    path = Path(out) / CONFIG_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResumeError(
+            f"no run to resume in {out}: it has no {CONFIG_FILE} (beras train writes it "
+            "when training starts)"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ResumeError(f"{path}: not readable JSON ({err})") from None
+    try:
+        cfg, _, _, floatx = _config_from_json(data, str(path))
+    except ValueError as err:
+        raise ResumeError(str(err)) from None
+    return cfg, floatx
+
+
 # -------------------------------------------------------------------------- train
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during ``train``: the message says where it stopped and what was kept."""
+
+
+class ResumeError(ValueError):
+    """``train(resume=True)`` cannot continue the run: nothing to resume, or a bad backup."""
 
 
 class _EpochWriter(ModelCheckpoint):
@@ -146,12 +182,20 @@ def train(
     verbose: int = 1,
     plots: bool = True,
     print_fn: Fn[[str], None] = print,
+    resume: bool = False,
 ) -> TrainResult:
     """Load ``cfg.dataset``, train, evaluate and write every output file into ``out``.
+
+    With ``resume=True``, continue the interrupted run in ``out`` from its backup (after
+    its last completed epoch); ``cfg`` must be the run's own (:func:`load_config`). The
+    outputs are then those of a run that was never interrupted. Without it, a backup
+    left in ``out`` by an interrupted run is discarded and training starts over.
 
     Raises:
         TrainingInterrupted: Ctrl-C; the last completed epoch's weights, config and
             history are on disk, and the message says where training stopped.
+        ResumeError: ``resume=True`` but ``out`` holds no run to continue (it completed,
+            or never started), or its backup is unreadable or does not fit ``cfg``.
         ValueError: ``cfg.validation_split`` leaves no sample on one side.
         beras.datasets.DatasetNotFoundError: the dataset is nowhere to be found.
         beras.datasets.DatasetError: a dataset file is corrupt.
@@ -191,15 +235,25 @@ def train(
         num_batches = math.ceil(n_fit / cfg.batch_size)
         tracker = TrainingTracker(cfg.epochs, num_batches)
         writer = _EpochWriter(out, _config_to_json(cfg, input_size, num_classes), tracker)
+        # kept until every output is written (deleted below), so a run interrupted
+        # after training still resumes, to its evaluation and pictures
+        backup = BackupAndRestore(out / BACKUP_DIR, delete_checkpoint=False)
+        note = _prepare_backup(backup, out, cfg, resume)
+        if note:
+            print_fn(note)
+        write_json(out / CONFIG_FILE, writer.config_json)  # what --resume rebuilds from
         stage = "training"
-        result = fit_and_evaluate(
-            model,
-            (x_train, y_train),
-            (x_test, y_test),
-            cfg,
-            callbacks=[tracker, writer],
-            verbose=verbose,
-        )
+        try:
+            result = fit_and_evaluate(
+                model,
+                (x_train, y_train),
+                (x_test, y_test),
+                cfg,
+                callbacks=[tracker, writer, backup],
+                verbose=verbose,
+            )
+        except runstate.RunStateError as err:
+            raise ResumeError(f"cannot resume the run in {out}: {err}") from None
         stage = "writing the outputs"
         if result.status == "diverged":
             # fit kept the weights from before the bad step: save those (they may be
@@ -234,6 +288,7 @@ def train(
                 "wall_seconds": round(wall, 3),
             },
         )
+        _delete_backup(backup)
     except KeyboardInterrupt:
         raise TrainingInterrupted(_interrupt_message(out, stage, tracker, writer)) from None
 
@@ -255,6 +310,41 @@ def train(
     if skipped:
         print_fn(skipped)
     return result
+
+
+def _prepare_backup(backup: BackupAndRestore, out: Path, cfg: TrainConfig, resume: bool) -> str:
+    """Check (resume) or discard (new run) the backup in ``out``; the line to print."""
+    if not resume:
+        if backup.path.exists():
+            _delete_backup(backup)
+            return (
+                f"Starting over: the interrupted run's backup in {out} was discarded "
+                "(beras train --resume continues a run instead)."
+            )
+        return ""
+    if not backup.path.exists():
+        if (out / METRICS_FILE).exists():
+            raise ResumeError(
+                f"nothing to resume in {out}: the run completed (see {out / METRICS_FILE}); "
+                "train into a new --out, or without --resume to start it over"
+            )
+        return (
+            f"Resuming {out}: it has no backup yet (it stopped before its first backup was "
+            "complete), so training starts again at epoch 1."
+        )
+    try:
+        state = runstate.load(backup.path)
+    except runstate.RunStateError as err:
+        raise ResumeError(f"cannot resume the run in {out}: {err}") from None
+    done = int(state.get("epoch", -1))
+    return f"Resuming {out} after epoch {done}/{cfg.epochs} (the last completed)."
+
+
+def _delete_backup(backup: BackupAndRestore) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        backup.path.unlink()
+    with contextlib.suppress(OSError):
+        backup.backup_dir.rmdir()
 
 
 _THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -306,7 +396,8 @@ def _interrupt_message(
     return (
         f"{where} The weights of epoch {saved} (the last completed) are in {weights}, "
         f"with {out / CONFIG_FILE} and {out / HISTORY_FILE}. "
-        f"Evaluate them with: beras evaluate --weights {weights}"
+        f"Evaluate them with: beras evaluate --weights {weights} - or continue training "
+        f"with: beras train --resume --out {out}"
     )
 
 

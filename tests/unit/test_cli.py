@@ -211,6 +211,7 @@ TRAIN_FLAGS = (
     "--out",
     "--verbose",
     "--no-plots",
+    "--resume",
 )
 
 
@@ -238,7 +239,7 @@ def test_help_documents_every_flag_with_its_default(
     blocks = _option_blocks(out)
     assert set(blocks) == {"--help", *TRAIN_FLAGS}
     for flag in TRAIN_FLAGS:
-        if flag != "--no-plots":
+        if flag not in ("--no-plots", "--resume"):
             assert "(default:" in blocks[flag], blocks[flag]
     assert "(default: mnist)" in blocks["--dataset"]
     assert "(default: 512,256)" in blocks["--hidden"]

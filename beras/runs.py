@@ -33,19 +33,17 @@ from typing import Any
 import numpy as np
 
 from . import config as beras_config
+from . import datasets, optimizers
 from .callbacks import ModelCheckpoint
 from .fileio import save_npy, write_json
 from .training import (
-    ACTIVATIONS,
-    DATASET_TITLES,
+    HIDDEN_ACTIVATIONS,
     INITIALIZERS,
-    OPTIMIZERS,
     TrainConfig,
     TrainingTracker,
     TrainResult,
     architecture,
     build_model,
-    class_names,
     compile_model,
     fit_and_evaluate,
     load_data,
@@ -98,9 +96,9 @@ def _config_from_json(data: Any, where: str) -> tuple[TrainConfig, int, int, str
         num_classes = _positive(int(data["num_classes"]), "num_classes")
         floatx = str(data.get("floatx", "float32"))
         for name, value, allowed in (
-            ("activation", cfg.activation, ACTIVATIONS),
+            ("activation", cfg.activation, HIDDEN_ACTIVATIONS),
             ("initializer", cfg.initializer, INITIALIZERS),
-            ("optimizer", cfg.optimizer, OPTIMIZERS),
+            ("optimizer", cfg.optimizer, tuple(optimizers.OPTIMIZERS)),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
@@ -175,7 +173,7 @@ def train(
         set_random_seed(cfg.seed)
         model = compile_model(build_model(cfg, input_size, num_classes), cfg)
         params = sum(int(np.size(w)) for w in model.weights)
-        title = DATASET_TITLES.get(cfg.dataset, cfg.dataset)
+        title = datasets.title(cfg.dataset)
         print_fn(
             f"{title}: {n_fit:,} training, {n_val:,} validation and {len(x_test):,} test images"
         )
@@ -321,7 +319,7 @@ def _write_plots(
 ) -> None:
     from . import plots
 
-    title = DATASET_TITLES.get(cfg.dataset, cfg.dataset)
+    title = datasets.title(cfg.dataset)
     arch = architecture(cfg.hidden, input_size, num_classes)
     fig = plots.training_curves(
         result.history,
@@ -336,7 +334,7 @@ def _write_plots(
         x_test,
         y_test,
         result.predictions,
-        class_names=class_names(cfg.dataset),
+        class_names=datasets.class_names(cfg.dataset),
         title=f"{title} test set: {100 * result.test['acc']:.2f}% correct",
     )
     plots.save_png(fig, out / PREDICTIONS_PNG)

@@ -236,12 +236,7 @@ def _float64_dense(n_in: int, n_out: int, rng: np.random.Generator) -> layers.De
     return layer
 
 
-_ACTIVATIONS: dict[str, Callable[[], activations.Activation]] = {
-    "relu": activations.ReLU,
-    "leaky_relu": activations.LeakyReLU,
-    "sigmoid": activations.Sigmoid,
-    "softmax": activations.Softmax,
-}
+_ACTIVATIONS = activations.ACTIVATIONS
 
 
 @dataclass

@@ -12,9 +12,13 @@ class DatasetError(ValueError):
     message always names the file and says what was wrong with it.
     """
 
+    __module__ = "beras.datasets"  # its public home, shown in tracebacks
+
 
 class ChecksumError(DatasetError):
     """The SHA-256 of a file's decompressed bytes is not the published one."""
+
+    __module__ = "beras.datasets"  # its public home, shown in tracebacks
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -23,3 +27,5 @@ class DatasetNotFoundError(FileNotFoundError):
     The message lists every place that was searched, every mirror that was tried
     with the reason it failed, and how to provide the files.
     """
+
+    __module__ = "beras.datasets"  # its public home, shown in tracebacks

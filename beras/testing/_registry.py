@@ -33,7 +33,6 @@ import numpy as np
 from ..core import Diffable
 
 __all__ = [
-    "EXCLUDED",
     "Case",
     "Domain",
     "Input",
@@ -293,10 +292,6 @@ def _excluded() -> dict[type, str]:
     }
 
 
-#: Diffables deliberately without an input domain, with the reason.
-EXCLUDED: Mapping[type, str] = {}
-
-
 def library_diffables() -> list[type]:
     """Every public, concrete Diffable subclass defined in ``beras`` (modules imported first)."""
     import beras
@@ -326,7 +321,7 @@ def library_diffables() -> list[type]:
 
 def unregistered_diffables() -> list[type]:
     """Public Diffables in ``beras`` with neither a registered domain nor an exclusion."""
-    excluded = {**_excluded(), **EXCLUDED}
+    excluded = _excluded()
     return [c for c in library_diffables() if not domains(c) and c not in excluded]
 
 

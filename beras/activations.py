@@ -15,6 +15,10 @@ __all__ = ["Activation", "LeakyReLU", "ReLU", "Sigmoid", "Softmax"]
 class Activation(_Elementwise):
     """A weightless, elementwise Diffable: ``get_input_gradients()`` has the input's shape."""
 
+    def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The input shape: activations keep the shape."""
+        return tuple(input_shape)
+
 
 class LeakyReLU(Activation):
     """``x`` for x > 0, ``alpha * x`` otherwise; gradient 1, ``alpha``, and 0 at exactly 0."""

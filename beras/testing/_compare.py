@@ -219,10 +219,12 @@ def projection_labels(upstream: int | None = None) -> Label:
 
 
 def widen(est: Estimates, values: Sequence[float]) -> Estimates:
-    """At kinks, widen ``[lower, upper]`` to include a convention's ``values``.
+    """At kinks, accept a convention's ``values`` besides ``[lower, upper]``.
 
-    The interval without them is kept in ``plain`` so the comparison can tell which
-    entries only the convention accepted.
+    Compared directly, an entry at a kink passes inside its interval or at one of the
+    values. ``lower``/``upper`` become the hull of both (what :func:`project` carries
+    into projections, where the values mix), and ``plain`` keeps the interval alone, so
+    the comparison can tell which entries only the convention accepted.
     """
     if not values:
         return est
@@ -230,7 +232,9 @@ def widen(est: Estimates, values: Sequence[float]) -> Estimates:
     for c in values:
         lower = np.where(est.kink, np.minimum(lower, c), lower)
         upper = np.where(est.kink, np.maximum(upper, c), upper)
-    return replace(est, lower=lower, upper=upper, plain=(est.lower, est.upper))
+    return replace(
+        est, lower=lower, upper=upper, plain=(est.lower, est.upper), values=tuple(values)
+    )
 
 
 def project(est: Estimates, v: np.ndarray) -> Estimates:
@@ -242,7 +246,7 @@ def project(est: Estimates, v: np.ndarray) -> Estimates:
         hi = np.maximum(v * lower, v * upper).sum(axis=0, keepdims=True)
         return lo, hi
 
-    lo, hi = interval(est.lower, est.upper)
+    lo, hi = interval(est.lower, est.upper)  # the hull: a convention's values mix here
     err = (np.abs(v) * est.error).sum(axis=0, keepdims=True)
     reliable = np.all(est.reliable | (v == 0), axis=0, keepdims=True)
     kink = np.any(est.kink & (v != 0), axis=0, keepdims=True)
@@ -269,12 +273,24 @@ def compare_numeric(
 ) -> Comparison:
     """Compare analytic values with numerical estimates (same 2-D shape)."""
     a = np.asarray(analytic, dtype=np.float64)
-    lower, upper = est.lower, est.upper
-    tol = _tolerance(est, lower, upper)
-    distance = _distance(a, lower, upper)
-    numeric_ok = np.isfinite(lower) & np.isfinite(upper) & np.isfinite(tol)
+    tol = _tolerance(est, est.lower, est.upper)
+    distance = _distance(a, est.lower, est.upper)
+    numeric_ok = np.isfinite(est.lower) & np.isfinite(est.upper) & np.isfinite(tol)
     reliable = est.reliable & numeric_ok
     bad = reliable & (distance > tol)
+    accepted = np.zeros(a.shape, dtype=bool)
+    if est.plain is not None:
+        plain_tol = _tolerance(est, *est.plain)
+        plain_distance = _distance(a, *est.plain)
+        plain_bad = reliable & (plain_distance > plain_tol)
+        if est.values:  # compared directly: inside the interval, or at a convention's value
+            at_value = np.zeros(a.shape, dtype=bool)
+            for c in est.values:
+                at_value |= np.abs(a - c) <= plain_tol
+            accepted = plain_bad & est.kink & at_value
+            bad, distance, tol = plain_bad & ~accepted, plain_distance, plain_tol
+        else:  # projected: the hull of both
+            accepted = plain_bad & ~bad
     ratio = np.where(
         tol > 0, distance / np.where(tol > 0, tol, 1.0), np.where(distance > 0, np.inf, 0.0)
     )
@@ -292,11 +308,10 @@ def compare_numeric(
     if (~reliable).any():
         found.unjudged = Finding(view, target, "unjudged", bad=int((~reliable).sum()), total=n)
         found.unjudged.worst = worst(~reliable)
-    if est.plain is not None:
-        plain_bad = reliable & (_distance(a, *est.plain) > _tolerance(est, *est.plain))
-        accepted = np.flatnonzero(plain_bad & ~bad)
+    if accepted.any():
         shape = a.shape if a.ndim == 2 else (1, a.size)
-        found.accepted = tuple(label(*map(int, np.unravel_index(k, shape))) for k in accepted)
+        flat = np.flatnonzero(accepted)
+        found.accepted = tuple(label(*map(int, np.unravel_index(k, shape))) for k in flat)
     return found
 
 

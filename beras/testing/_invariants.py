@@ -74,7 +74,11 @@ class Invariants:
             self._local(weights)
         ups = [[unique_normal(self.rng, o.shape, o.dtype) for o in outs] for _ in range(2)]
         saved_ups = [np.array(u, copy=True) for J in ups for u in J]
-        vjps = [(self._compose("input", J), self._compose("weight", J)) for J in ups]
+        # determinism on the first upstream; the second is composed once
+        vjps = [
+            (self._compose("input", J, twice=i == 0), self._compose("weight", J, twice=i == 0))
+            for i, J in enumerate(ups)
+        ]
         self._vjp_shapes(vjps[0], ups, outs, weights)
         self._zero_upstream(outs)
         self._linearity(ups, vjps)
@@ -111,16 +115,28 @@ class Invariants:
             return None
         if len(snapshot) != len(second) or not all(same(a, b) for a, b in zip(snapshot, second)):
             self.fail(f"{what}: two calls gave different results")
-        for g in snapshot:
+        self._finite(what, snapshot)
+        return first
+
+    def _finite(self, what: str, grads: list[np.ndarray]) -> None:
+        for g in grads:
             if g.dtype.kind in "fc" and not np.all(np.isfinite(g)):
                 self.fail(f"{what} returned NaN or infinite entries for finite inputs")
                 break
-        return first
 
     # ------------------------------------------------------------------ VJPs
-    def _compose(self, kind: str, J: list[np.ndarray]) -> Grads:
+    def _compose(self, kind: str, J: list[np.ndarray], twice: bool) -> Grads:
         call = getattr(self.layer, f"compose_{kind}_gradients")
-        return self._twice(f"compose_{kind}_gradients(J)", lambda: call(J))
+        what = f"compose_{kind}_gradients(J)"
+        if twice:
+            return self._twice(what, lambda: call(J))
+        try:
+            grads = list(call(J))
+        except Exception as err:  # reported as a failure, with the exception
+            self.fail(f"{what} raised {type(err).__name__}: {err}")
+            return None
+        self._finite(what, [np.asarray(g) for g in grads])
+        return grads
 
     def _vjp_shapes(
         self,

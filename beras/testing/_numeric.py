@@ -66,6 +66,8 @@ class Estimates:
     evaluations: int
     #: ``(lower, upper)`` before a kink convention widened them (see ``_compare.widen``)
     plain: tuple[np.ndarray, np.ndarray] | None = None
+    #: the convention's values themselves, accepted at kinks (direct estimates only)
+    values: tuple[float, ...] = ()
 
 
 @dataclass

@@ -117,6 +117,33 @@ class Domain:
     where: Callable[[Mapping[str, Any]], bool] | None = None
     ties: Callable[[Any, Sequence[np.ndarray]], Sequence[tuple[int, Any]]] | None = None
 
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        name = self.name or self.cls.__name__
+        if not all(isinstance(i, Input) for i in self.inputs):
+            raise TypeError(f"Domain {name}: inputs must be Input objects, got {self.inputs!r}")
+        for dim, bounds in dict(self.dims).items():
+            lo, hi = bounds
+            if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo <= hi):
+                raise ValueError(
+                    f"Domain {name}: dims[{dim!r}] must be (lo, hi) ints with 0 <= lo <= hi, got {bounds!r}"
+                )
+        params = {k: tuple(v) for k, v in dict(self.params).items()}
+        for key, choices in params.items():
+            if not choices:
+                raise ValueError(f"Domain {name}: parameter {key!r} has no choices")
+        for what in ("where", "ties"):
+            if getattr(self, what) is not None and not callable(getattr(self, what)):
+                raise TypeError(f"Domain {name}: {what} must be a function or None")
+        if not 0.0 < float(self.extreme) <= 1.0:
+            raise ValueError(f"Domain {name}: extreme must be in (0, 1], got {self.extreme!r}")
+        set_(self, "dims", dict(self.dims))
+        set_(self, "params", params)
+        set_(self, "kinks", tuple(float(k) for k in self.kinks))
+        set_(self, "kink_values", tuple(float(k) for k in self.kink_values))
+        set_(self, "extreme", float(self.extreme))
+        set_(self, "inputs", tuple(self.inputs))
+
     def kink_convention(self) -> KinkConvention:
         """The domain's kink convention (possibly without values)."""
         return KinkConvention(self.kink_values, self.convention or f"{self.name}'s convention")
@@ -183,22 +210,25 @@ class Case:
 
 
 _DOMAINS: list[Domain] = []
+#: The keyword options of ``register_domain`` (fields of :class:`Domain`).
+DOMAIN_OPTIONS = (
+    "dims",
+    "params",
+    "where",
+    "kinks",
+    "kink_values",
+    "convention",
+    "ties",
+    "extreme",
+    "name",
+)
 
 
 def register_domain(
     cls: type,
     inputs: Sequence[Input],
-    factory: Callable[[Mapping[str, int], np.random.Generator], Diffable] | None = None,
-    *,
-    dims: Mapping[str, tuple[int, int]] | None = None,
-    kinks: Sequence[float] = (),
-    kink_values: Sequence[float] = (),
-    convention: str = "",
-    extreme: float = 0.99,
-    name: str | None = None,
-    params: Mapping[str, Sequence[Any]] | None = None,
-    where: Callable[[Mapping[str, Any]], bool] | None = None,
-    ties: Callable[[Any, Sequence[np.ndarray]], Sequence[tuple[int, Any]]] | None = None,
+    factory: Callable[[Mapping[str, Any], np.random.Generator], Diffable] | None = None,
+    **options: Any,
 ) -> Domain:
     """Declare the input domain of a Diffable class (several per class are allowed).
 
@@ -206,37 +236,30 @@ def register_domain(
         cls: the Diffable subclass.
         inputs: one :class:`Input` per positional input of ``forward``.
         factory: ``factory(dims, rng) -> instance``; default ``cls()``.
-        dims: ranges of named dimensions, e.g. ``{"in": (1, 5)}``.
-        kinks: input values where the derivative is one-sided.
-        kink_values: derivative values a documented convention returns at a kink.
-        convention: whose convention that is (``"the course handout: 0 at exactly 0"``).
-        extreme: see :class:`Domain`.
-        name: a label (default the class name).
-        params: constructor parameters drawn per case (see :class:`Domain`).
-        where: a constraint on the drawn dimensions and parameters.
-        ties: a tie detector (see :class:`Domain` and :func:`tied_groups`).
+        **options: the keyword fields of :class:`Domain`, validated there: ``dims``
+            (ranges of named dimensions, e.g. ``{"in": (1, 5)}``), ``params``
+            (constructor parameters drawn per case), ``where`` (a constraint on the
+            drawn dimensions and parameters), ``kinks``, ``kink_values``,
+            ``convention``, ``ties`` (a tie detector, see :func:`tied_groups`),
+            ``extreme`` and ``name`` (default the class name).
 
     Returns the registered :class:`Domain`.
     """
     if not (isinstance(cls, type) and issubclass(cls, Diffable)):
         raise TypeError(f"register_domain expected a Diffable subclass, got {cls!r}")
+    unknown = sorted(set(options) - set(DOMAIN_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"register_domain({cls.__name__}): unexpected options {unknown}; "
+            f"expected some of {', '.join(DOMAIN_OPTIONS)}"
+        )
+    options.setdefault("name", cls.__name__)
     domain = Domain(
         cls=cls,
         factory=factory if factory is not None else (lambda dims, rng: cls()),
         inputs=tuple(inputs),
-        dims=dict(dims or {}),
-        kinks=tuple(float(k) for k in kinks),
-        kink_values=tuple(float(k) for k in kink_values),
-        extreme=float(extreme),
-        name=name or cls.__name__,
-        convention=convention,
-        params={k: tuple(v) for k, v in (params or {}).items()},
-        where=where,
-        ties=ties,
+        **options,
     )
-    for key, choices in domain.params.items():
-        if not choices:
-            raise ValueError(f"register_domain({domain.name}): parameter {key!r} has no choices")
     _DOMAINS.append(domain)
     return domain
 

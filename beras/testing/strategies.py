@@ -3,9 +3,11 @@
 * :func:`distinct_dims` / :func:`shapes`: dimensions that differ from each other, so a
   transposition bug shows;
 * :func:`finite_arrays`: finite floats of controlled magnitude (and exact kink values);
+  :func:`tied_arrays`: values that repeat (a max's ties);
 * :func:`probability_rows`, :func:`one_hot`, :func:`upstream` (unique values);
 * :func:`cases`: an instance with valid inputs of every registered Diffable (the
-  registry of ``beras.testing.register_domain``);
+  registry of ``beras.testing.register_domain``: dimensions, constructor parameters,
+  constraints, ties);
 * :func:`sequential_models` and :func:`graphs`: random models and random recorded graphs
   (branches, ``Add``/``Concatenate`` merges, reused layer instances);
 * :func:`register_profiles` and :func:`budget`: the ``dev``/``ci``/``thorough`` profiles.
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, assume, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -41,6 +43,7 @@ __all__ = [
     "register_profiles",
     "sequential_models",
     "shapes",
+    "tied_arrays",
     "upstream",
 ]
 
@@ -180,15 +183,45 @@ def one_hot(draw: Any, shape: tuple[int, ...], dtype: Any = np.float64) -> np.nd
     return np.eye(n, dtype=dtype)[idx]
 
 
+@st.composite
+def tied_arrays(
+    draw: Any, shape: tuple[int, ...], dtype: Any = np.float64, high: float = 10.0
+) -> np.ndarray:
+    """Finite floats where values repeat: entries drawn from a pool of about half as many
+    distinct values (the ties of a max, a max-pool's window)."""
+    size = int(np.prod(shape, dtype=np.int64))
+    pool = draw(finite_arrays((max(1, size // 2),), dtype, high=high, zeros=False, unique=True))
+    idx = draw(hnp.arrays(np.int64, shape, elements=st.integers(0, pool.size - 1)))
+    return pool[idx]
+
+
 def input_array(
-    inp: Input, shape: tuple[int, ...], dtype: Any, kinks: Sequence[float] = (), high: float = 10.0
+    inp: Input,
+    shape: tuple[int, ...],
+    dtype: Any,
+    kinks: Sequence[float] = (),
+    high: float = 10.0,
+    with_ties: bool = False,
 ) -> st.SearchStrategy[np.ndarray]:
-    """An array of an :class:`Input`'s kind."""
+    """An array of an :class:`Input`'s kind (real inputs with repeated values if ``with_ties``)."""
     if inp.kind == "probabilities":
         return probability_rows(shape, dtype)
     if inp.kind == "one_hot":
         return one_hot(shape, dtype)
+    if with_ties and not inp.constant:
+        return tied_arrays(shape, dtype, high=high)
     return finite_arrays(shape, dtype, kinks=() if inp.constant else kinks, high=high)
+
+
+@st.composite
+def domain_dims(draw: Any, domain: Domain) -> dict[str, Any]:
+    """Dimensions (pairwise distinct where possible) and constructor parameters of a
+    domain, satisfying its ``where`` constraint."""
+    dims: dict[str, Any] = draw(distinct_dims(domain.dim_names(), domain.dim_range))
+    for key, choices in domain.params.items():
+        dims[key] = draw(st.sampled_from(choices))
+    assume(domain.accepts(dims))
+    return dims
 
 
 @st.composite
@@ -197,33 +230,40 @@ def cases(
     domain: Domain | type | None = None,
     dtype: Any = None,
     high: float = 10.0,
+    with_ties: bool | None = None,
 ) -> Case:
     """A registered Diffable with valid inputs (of one domain or class, or any).
 
     ``dtype`` (default: drawn from float64 and float32) is the inputs' dtype; weights are
-    drawn from a seeded generator, so examples replay exactly.
+    drawn from a seeded generator, so examples replay exactly. Constructor parameters
+    (``params``) are drawn, and ``where`` holds. ``with_ties`` (default: whether the
+    domain declares ties) draws real inputs with repeated values in about half the cases.
     """
-    if domain is None:
-        chosen = draw(st.sampled_from(domains()))
-    elif isinstance(domain, Domain):
-        chosen = domain
-    else:
-        found = domains(domain)
-        if not found:
-            raise LookupError(f"no input domain registered for {domain.__name__}")
-        chosen = draw(st.sampled_from(found))
+    chosen = _choose(draw, domain)
     dtype = (
         np.dtype(dtype)
         if dtype is not None
         else draw(st.sampled_from([np.dtype(np.float64), np.dtype(np.float32)]))
     )
-    dims = draw(distinct_dims(chosen.dim_names(), chosen.dim_range))
+    dims = draw(domain_dims(chosen))
+    ties = with_ties if with_ties is not None else chosen.ties is not None and draw(st.booleans())
     arrays = [
-        draw(input_array(inp, shape, dtype, chosen.kinks, high))
+        draw(input_array(inp, shape, dtype, chosen.kinks, high, ties))
         for inp, shape in zip(chosen.inputs, chosen.shapes(dims))
     ]
     seed = draw(st.integers(0, 2**32 - 1))
     return chosen.build(dims, arrays, np.random.default_rng(seed))
+
+
+def _choose(draw: Any, domain: Domain | type | None) -> Domain:
+    if domain is None:
+        return draw(st.sampled_from(domains()))
+    if isinstance(domain, Domain):
+        return domain
+    found = domains(domain)
+    if not found:
+        raise LookupError(f"no input domain registered for {domain.__name__}")
+    return draw(st.sampled_from(found))
 
 
 # ------------------------------------------------------------------ models and graphs

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import beras
 from beras.testing import (
@@ -17,8 +19,17 @@ from beras.testing import (
     check_gradients,
     sample_case,
 )
+from beras.testing.strategies import budget, cases
 
-from .toy_diffables import KINDS, NoisyDrop, RowMax, RowMaxAllTied, domain_of, row_ties
+from .toy_diffables import (
+    KINDS,
+    WINDOW_MAX,
+    NoisyDrop,
+    RowMax,
+    RowMaxAllTied,
+    domain_of,
+    row_ties,
+)
 from .wrong_diffables import SignFlipLocalDense
 
 CASES = 6  # random cases per class
@@ -111,6 +122,25 @@ def test_strategies_draw_ties_for_a_domain_that_declares_them() -> None:
         for c in (sample_case(domain, seed) for seed in range(10))
     ]
     assert sum(repeated) >= 5
+
+
+@settings(max_examples=budget(30))
+@given(data=st.data())
+def test_a_registered_max_pool_like_domain(data: st.DataObject) -> None:
+    """Constructor parameters drawn per case, a ``where`` constraint, declared ties and
+    inputs with repeated values: what a max-pool's domain needs, through ``cases``."""
+    case = data.draw(cases(WINDOW_MAX), label="case")
+    assert case.dims["n"] % case.dims["pool"] == 0
+    assert case.diffable.pool == case.dims["pool"]
+    case.check(inconclusive="raise")
+
+
+@settings(max_examples=budget(20))
+@given(case=cases(domain_of(NoisyDrop, KINDS["stochastic, training flag"][1])))
+def test_a_stochastic_training_domain_needs_nothing_more(case) -> None:
+    """Stochastic and training-mode layers are handled by the checker itself."""
+    result = case.check(inconclusive="raise")
+    assert any("training=True" in k for k in result.mode)
 
 
 # ------------------------------------------------------------------ conventions by default

@@ -223,6 +223,62 @@ def row_ties(layer: Any, inputs: Any) -> list[tuple[int, np.ndarray]]:
     return [(0, group) for group in tied_groups(x, rows)]
 
 
+class WindowMax(Diffable):
+    """A 1-D max-pool: the maximum of each window of ``pool`` entries, ``(batch, n // pool)``.
+
+    Registered as a max-pool would be: the pool size is a constructor parameter drawn per
+    case, ``where`` keeps it a divisor of the width, and the ties are declared per window.
+    """
+
+    def __init__(self, pool: int) -> None:
+        self.pool = pool
+
+    def forward(self, x: Any) -> np.ndarray:
+        x = np.asarray(x)
+        return x.reshape(x.shape[0], -1, self.pool).max(axis=-1)
+
+    def _mask(self) -> np.ndarray:
+        x = np.asarray(self.inputs[0])
+        windows = x.reshape(x.shape[0], -1, self.pool)
+        mask = np.zeros_like(windows)
+        np.put_along_axis(mask, np.argmax(windows, axis=-1)[..., None], 1.0, axis=-1)
+        return mask
+
+    def get_input_gradients(self) -> list[Tensor]:
+        mask = self._mask()  # (batch, windows, pool)
+        b, w, p = mask.shape
+        local = np.zeros((b, w * p, w), dtype=mask.dtype)  # (batch, in, out): the stencil's matmul
+        for k in range(w):
+            local[:, k * p : (k + 1) * p, k] = mask[:, k, :]
+        return [Tensor(local)]
+
+    def get_weight_gradients(self) -> list[Tensor]:
+        return []
+
+    def compose_input_gradients(self, J: Any = None) -> list[Tensor]:
+        grad = self._mask() * np.asarray(J[0])[..., None]
+        return [Tensor(grad.reshape(grad.shape[0], -1))]
+
+
+def window_ties(layer: Any, inputs: Any) -> list[tuple[int, np.ndarray]]:
+    """The tie detector of :class:`WindowMax`: entries labelled by their window."""
+    x = np.asarray(inputs[0])
+    windows = np.arange(x.size).reshape(x.shape) // layer.pool
+    return [(0, group) for group in tied_groups(x, windows)]
+
+
+WINDOW_MAX = Domain(
+    cls=WindowMax,
+    factory=lambda d, rng: WindowMax(d["pool"]),
+    inputs=(Input(("batch", "n")),),
+    dims={"n": (2, 6)},
+    params={"pool": (1, 2, 3)},
+    where=lambda d: d["n"] % d["pool"] == 0,
+    ties=window_ties,
+    name="WindowMax",
+)
+
+
 # ------------------------------------------------------------------ domains
 def _domain(cls: type, factory: Any = None, **kw: Any) -> Domain:
     kw.setdefault("inputs", (Input(("batch", "n")),))

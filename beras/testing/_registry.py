@@ -428,13 +428,14 @@ def unregistered_diffables() -> list[type]:
 
 
 # ------------------------------------------------------------------ the library's domains
-def _register_library() -> None:
-    from ..activations import LeakyReLU, ReLU, Sigmoid, Softmax
-    from ..layers import Add, Concatenate, Dense
-    from ..losses import CategoricalCrossEntropy, MeanSquaredError
+X = Input(("batch", "n"))
+HANDOUT = "the course handout: gradient 0 at exactly 0"
 
-    x = Input(("batch", "n"))
-    HANDOUT = "the course handout: gradient 0 at exactly 0"
+
+def _register_layers() -> None:
+    from ..layers import Add, Concatenate, Dense
+
+    x = X
     register_domain(
         Dense,
         [Input(("batch", "in"))],
@@ -459,6 +460,12 @@ def _register_library() -> None:
         name="Concatenate(3 inputs)",
         dims={"n1": (1, 4), "n2": (1, 4), "n3": (1, 4)},
     )
+
+
+def _register_activations() -> None:
+    from ..activations import LeakyReLU, ReLU, Sigmoid, Softmax
+
+    x = X
     # The course handout's LeakyReLU has gradient 0 at exactly 0, outside [alpha, 1].
     register_domain(
         LeakyReLU,
@@ -481,6 +488,12 @@ def _register_library() -> None:
     register_domain(ReLU, [x], kinks=(0.0,))
     register_domain(Sigmoid, [x])
     register_domain(Softmax, [x])
+
+
+def _register_losses() -> None:
+    from ..losses import CategoricalCrossEntropy, MeanSquaredError
+
+    x = X
     register_domain(MeanSquaredError, [x, Input(("batch", "n"), constant=True)], extreme=0.45)
     register_domain(
         CategoricalCrossEntropy,
@@ -495,4 +508,6 @@ def _register_library() -> None:
     )
 
 
-_register_library()
+_register_layers()
+_register_activations()
+_register_losses()

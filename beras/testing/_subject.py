@@ -75,7 +75,7 @@ class Frozen:
         self.weights = list(layer.weights) if self.stateful else []
         self.values = [np.array(w, copy=True) for w in self.weights]
         self.bindings = {k: v for k, v in vars(layer).items() if any(v is w for w in self.weights)}
-        #: names of trainable weights a forward changed in place (see ``restore``)
+        #: indices of trainable weights a forward changed in place (see ``restore``)
         self.changed: list[int] = []
 
     def reset(self) -> None:

@@ -354,6 +354,79 @@ class Graph:
         return "Graph(" + "; ".join(self.ops) + ")"
 
 
+class _GraphBuilder:
+    """Grows a random graph op by op: each method draws one kind of op and records it."""
+
+    def __init__(self, draw: Any, rng: np.random.Generator, x: np.ndarray, max_width: int) -> None:
+        self.draw, self.rng, self.max_width = draw, rng, max_width
+        self.x = x
+        self.plan: list[tuple[Any, tuple[int, ...]]] = []  # (layer, input positions)
+        self.widths = [x.shape[1]]
+        self.denses: list[layers.Dense] = []
+        self.ops: list[str] = []
+
+    def _call(self, layer: Any, args: tuple[int, ...], width: int, text: str) -> None:
+        self.plan.append((layer, args))
+        self.widths.append(width)
+        self.ops.append(f"t{len(self.widths) - 1} = {text}")
+
+    def kinds(self) -> list[str]:
+        kinds = ["dense", "activation"] + (["add"] if self.same_widths() else []) + ["concat"]
+        if self.denses:
+            kinds += ["reuse", "reuse"]  # the tape's hardest case: one instance, several calls
+        return kinds
+
+    def same_widths(self) -> list[tuple[int, int]]:
+        w = self.widths
+        return [(i, j) for i in range(len(w)) for j in range(i, len(w)) if w[i] == w[j]]
+
+    def dense(self, src: int) -> None:
+        n_out = self.draw(st.integers(1, self.max_width))
+        dense = _float64_dense(self.widths[src], n_out, self.rng)
+        self.denses.append(dense)
+        self._call(dense, (src,), n_out, f"{dense!r}(t{src}) [dense {len(self.denses) - 1}]")
+
+    def reuse(self, src: int) -> None:
+        dense = self.draw(st.sampled_from(list(self.denses)))
+        fits = [i for i, w in enumerate(self.widths) if w == dense.input_size]
+        if not fits:
+            self.dense(src)
+            return
+        src = self.draw(st.sampled_from(fits))
+        text = f"{dense!r}(t{src}) [reused dense {self.denses.index(dense)}]"
+        self._call(dense, (src,), dense.output_size, text)
+
+    def activation(self, src: int) -> None:
+        name = self.draw(st.sampled_from(sorted(_ACTIVATIONS)))
+        self._call(_ACTIVATIONS[name](), (src,), self.widths[src], f"{name}(t{src})")
+
+    def add(self, src: int) -> None:
+        i, j = self.draw(st.sampled_from(self.same_widths()))
+        self._call(layers.Add(), (i, j), self.widths[i], f"Add(t{i}, t{j})")
+
+    def concat(self, src: int) -> None:
+        j = self.draw(st.integers(0, len(self.widths) - 1))
+        width = self.widths[src] + self.widths[j]
+        self._call(layers.Concatenate(), (src, j), width, f"Concatenate(t{src}, t{j})")
+
+    def finish(self) -> Graph:
+        target = self.rng.normal(0.0, 1.0, (self.x.shape[0], self.widths[-1]))
+        loss = losses.MeanSquaredError()
+        self.ops.append(f"loss = MSE(t{len(self.widths) - 1})")
+        x, plan = self.x, list(self.plan)
+
+        def fn() -> Any:
+            tensors: list[Any] = [x]
+            for layer, args in plan:
+                tensors.append(layer(*[tensors[a] for a in args]))
+            return loss(tensors[-1], target)
+
+        spare = _float64_dense(1, 1, self.rng)
+        sources = [x] + [w for d in self.denses for w in d.weights]
+        names = ["x"] + [f"dense {i} {'wb'[j]}" for i in range(len(self.denses)) for j in range(2)]
+        return Graph(fn, sources, names, self.ops, unused=list(spare.weights))
+
+
 @st.composite
 def graphs(draw: Any, max_ops: int = 6, max_width: int = 4) -> Graph:
     """A random DAG of layers: branches, Add/Concatenate merges, reused Dense instances.
@@ -365,78 +438,9 @@ def graphs(draw: Any, max_ops: int = 6, max_width: int = 4) -> Graph:
     rng = np.random.default_rng(seed)
     batch = draw(st.integers(1, 3))
     width0 = draw(st.integers(1, max_width))
-    x = rng.normal(0.0, 1.0, (batch, width0))
-    plan: list[tuple[Any, ...]] = []  # (op, layer, input positions)
-    widths = [width0]
-    denses: list[layers.Dense] = []
-    ops: list[str] = []
-    n_ops = draw(st.integers(1, max_ops))
-    for _ in range(n_ops):
-        kinds = ["dense", "activation"]
-        same = [
-            (i, j)
-            for i in range(len(widths))
-            for j in range(i, len(widths))
-            if widths[i] == widths[j]
-        ]
-        if same:
-            kinds.append("add")
-        kinds.append("concat")
-        reusable = list(denses)
-        if reusable:
-            kinds += ["reuse", "reuse"]  # the tape's hardest case: one instance, several calls
-        kind = draw(st.sampled_from(kinds))
-        src = draw(st.integers(0, len(widths) - 1))
-        if kind == "dense":
-            n_out = draw(st.integers(1, max_width))
-            dense = _float64_dense(widths[src], n_out, rng)
-            denses.append(dense)
-            plan.append(("call", dense, (src,)))
-            widths.append(n_out)
-            ops.append(f"t{len(widths) - 1} = {dense!r}(t{src}) [dense {len(denses) - 1}]")
-        elif kind == "reuse":
-            dense = draw(st.sampled_from(reusable))
-            fits = [i for i, w in enumerate(widths) if w == dense.input_size]
-            if not fits:
-                n_out = draw(st.integers(1, max_width))
-                dense = _float64_dense(widths[src], n_out, rng)
-                denses.append(dense)
-                plan.append(("call", dense, (src,)))
-                widths.append(n_out)
-                ops.append(f"t{len(widths) - 1} = {dense!r}(t{src}) [dense {len(denses) - 1}]")
-                continue
-            src = draw(st.sampled_from(fits))
-            plan.append(("call", dense, (src,)))
-            widths.append(dense.output_size)
-            ops.append(
-                f"t{len(widths) - 1} = {dense!r}(t{src}) [reused dense {denses.index(dense)}]"
-            )
-        elif kind == "activation":
-            name = draw(st.sampled_from(sorted(_ACTIVATIONS)))
-            plan.append(("call", _ACTIVATIONS[name](), (src,)))
-            widths.append(widths[src])
-            ops.append(f"t{len(widths) - 1} = {name}(t{src})")
-        elif kind == "add":
-            i, j = draw(st.sampled_from(same))
-            plan.append(("call", layers.Add(), (i, j)))
-            widths.append(widths[i])
-            ops.append(f"t{len(widths) - 1} = Add(t{i}, t{j})")
-        else:
-            j = draw(st.integers(0, len(widths) - 1))
-            plan.append(("call", layers.Concatenate(), (src, j)))
-            widths.append(widths[src] + widths[j])
-            ops.append(f"t{len(widths) - 1} = Concatenate(t{src}, t{j})")
-    target = rng.normal(0.0, 1.0, (batch, widths[-1]))
-    loss = losses.MeanSquaredError()
-    ops.append(f"loss = MSE(t{len(widths) - 1})")
-
-    def fn() -> Any:
-        tensors: list[Any] = [x]
-        for _, layer, args in plan:
-            tensors.append(layer(*[tensors[a] for a in args]))
-        return loss(tensors[-1], target)
-
-    spare = _float64_dense(1, 1, rng)
-    sources = [x] + [w for d in denses for w in d.weights]
-    names = ["x"] + [f"dense {i} {'wb'[j]}" for i, d in enumerate(denses) for j in range(2)]
-    return Graph(fn, sources, names, ops, unused=list(spare.weights))
+    builder = _GraphBuilder(draw, rng, rng.normal(0.0, 1.0, (batch, width0)), max_width)
+    for _ in range(draw(st.integers(1, max_ops))):
+        kind = draw(st.sampled_from(builder.kinds()))
+        src = draw(st.integers(0, len(builder.widths) - 1))
+        getattr(builder, kind)(src)
+    return builder.finish()

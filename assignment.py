@@ -54,9 +54,21 @@ def main(predictions_path: str = "predictions.npy") -> float:
     return result.test["acc"]
 
 
-if __name__ == "__main__":
+def _run() -> int:
+    """``python assignment.py``: the exit status (0 done, 1 no data, 130 Ctrl-C)."""
+    from beras.datasets import DatasetError, DatasetNotFoundError
+
     try:
         main()
     except KeyboardInterrupt:
         print("\nInterrupted: predictions.npy was not written.", file=sys.stderr)
-        sys.exit(130)
+        return 130
+    except (DatasetError, DatasetNotFoundError) as err:
+        # the message says where MNIST was looked for and how to provide it
+        print(f"assignment.py: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_run())

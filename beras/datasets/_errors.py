@@ -16,9 +16,13 @@ class DatasetError(BadFileError):
     what was wrong with it. A :class:`beras.fileio.BadFileError`, so a ``ValueError``.
     """
 
+    __module__ = "beras.datasets"  # its public home, shown in tracebacks
+
 
 class ChecksumError(DatasetError):
     """The SHA-256 of a file's decompressed bytes is not the published one."""
+
+    __module__ = "beras.datasets"  # its public home, shown in tracebacks
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -27,3 +31,5 @@ class DatasetNotFoundError(FileNotFoundError):
     The message lists every place that was searched, every mirror that was tried
     with the reason it failed, and how to provide the files.
     """
+
+    __module__ = "beras.datasets"  # its public home, shown in tracebacks

@@ -21,7 +21,6 @@ never whole arrays.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,6 +100,8 @@ class Finding:
 class GradientCheckError(AssertionError):
     """A gradient check failed; the message names the view, the variable and the worst entries."""
 
+    __module__ = "beras.testing"  # its public home, shown in tracebacks
+
     def __init__(self, message: str, result: GradientCheckResult) -> None:
         super().__init__(message)
         self.result = result
@@ -178,6 +179,8 @@ class GradientCheckResult:
 
 class InconclusiveGradientCheck(UserWarning):
     """Some numerical estimates were too unreliable to pass or fail their entries."""
+
+    __module__ = "beras.testing"  # its public home, shown in tracebacks
 
 
 def _index(label: str, shape: tuple[int, ...], flat: int) -> str:
@@ -343,7 +346,3 @@ def compare_exact(
 def invariant(target: str, message: str) -> Finding:
     """A failed invariant (mutation, aliasing, shape, dtype, determinism, linearity)."""
     return Finding("invariant", target, message)
-
-
-def shapes_text(arrays: Sequence[Any]) -> str:
-    return "[" + ", ".join(str(tuple(np.shape(a))) for a in arrays) + "]"

@@ -60,8 +60,9 @@ def load_into(path: str | os.PathLike[str], targets: Mapping[str, np.ndarray], o
     except WeightsFileError:
         raise
     except BadFileError as err:
+        reason = str(err).removeprefix(f"{path}: ")
         raise WeightsFileError(
-            f"{prefix}{path} is not a readable .npz weights file (nothing was loaded): {err}"
+            f"{prefix}{path} is not a readable .npz weights file (nothing was loaded): {reason}"
         ) from None
     except OSError as err:  # a folder, no permission, an I/O error
         raise WeightsFileError(

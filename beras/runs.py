@@ -125,12 +125,37 @@ class _EpochWriter(ModelCheckpoint):
         super().__init__(str(out / WEIGHTS_FILE))
         self.out, self.config_json, self.tracker = out, config_json, tracker
         self.history_saved: dict[str, list[float]] = {}
+        self.saving_epoch: int | None = None  # the epoch whose weights are being written
+        self.saved_file: tuple[int, ...] | None = None  # identity of the last saved file
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         write_json(self.out / CONFIG_FILE, self.config_json)
+        self.saving_epoch = epoch + 1
         super().on_epoch_end(epoch, logs)  # the weights
+        self.saved_file = self._file_on_disk()
         self.history_saved = {k: list(v) for k, v in self.tracker.history.items()}
         write_json(self.out / HISTORY_FILE, self.history_saved)
+
+    def _file_on_disk(self) -> tuple[int, ...] | None:
+        try:
+            st = os.stat(self.filepath)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def epoch_on_disk(self) -> int | None:
+        """The epoch whose weights are in the file now, even if Ctrl-C came mid-save.
+
+        An interrupt after the rename but before ``last_saved_epoch`` is updated leaves
+        the new file on disk: a file other than the last one recorded means the epoch
+        being saved made it.
+        """
+        saving = self.saving_epoch
+        if saving is not None and saving != self.last_saved_epoch:
+            now = self._file_on_disk()
+            if now is not None and now != self.saved_file:
+                return saving
+        return self.last_saved_epoch
 
 
 def _split_sizes(n: int, split: float) -> tuple[int, int]:
@@ -285,7 +310,7 @@ def _interrupt_message(
 ) -> str:
     if tracker is None or writer is None:
         return f"Interrupted while {stage}; nothing was written."
-    saved = writer.last_saved_epoch
+    saved = writer.epoch_on_disk()
     if stage == "training" and saved is not None and saved == tracker.epoch + 1:
         # during the epoch-end bookkeeping, after this epoch's weights were written
         where = f"Interrupted at the end of epoch {saved}/{tracker.epochs}."

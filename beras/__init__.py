@@ -22,7 +22,20 @@ from . import (
 from .activations import *
 from .core import *
 from .gradient_tape import *
-from .layers import DENSE_INITIALIZERS, Add, Concatenate, Dense
+from .layers import (
+    DENSE_INITIALIZERS,
+    Add,
+    AveragePooling2D,
+    AvgPool2D,
+    BatchNormalization,
+    Concatenate,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    MaxPooling2D,
+)
 from .losses import *
 from .metrics import *
 from .model import *

@@ -92,7 +92,8 @@ class Softmax(Activation):
 
     def get_input_gradients(self) -> list[Tensor]:
         y = np.asarray(self.outputs[0])
-        jac = -y[..., :, None] * y[..., None, :]
+        with np.errstate(under="ignore"):  # products of tiny probabilities: 0 is exact enough
+            jac = -y[..., :, None] * y[..., None, :]
         diag = np.einsum("...ii->...i", jac)  # a writable view of the diagonals
         diag += y
         return [Tensor(jac)]
@@ -104,7 +105,8 @@ class Softmax(Activation):
         out = []
         for up in J:
             up = np.asarray(up)
-            out.append(Tensor(y * (up - (up * y).sum(axis=-1, keepdims=True))))
+            with np.errstate(under="ignore"):
+                out.append(Tensor(y * (up - (up * y).sum(axis=-1, keepdims=True))))
         return out
 
 

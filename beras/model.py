@@ -1,29 +1,27 @@
-"""Models: training loops over Diffable layers (``fit``, ``evaluate``, ``predict``)."""
+"""Models: Diffable layers with Keras's training API (``fit``, ``evaluate``, ``predict``).
+
+A model holds its layers and what ``compile`` set; the training loop lives in
+:mod:`beras.trainer` and the summary table in :mod:`beras.summary`.
+"""
 
 from __future__ import annotations
 
 import math
-import warnings
 from abc import abstractmethod
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from . import checkpoint
+from . import checkpoint, trainer
 from .callbacks import Callback
 from .core import Diffable, Tensor, has_training_mode
 from .gradient_tape import GradientTape
 from .optimizers import all_finite
-from .progress import Progress
-from .utils import get_rng
+from .summary import summary as _summary
+from .trainer import NonFiniteLossError
 
 __all__ = ["Model", "NonFiniteLossError", "SequentialModel", "print_stats", "update_metric_dict"]
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A training step produced a NaN or infinite loss or gradient; nothing was updated."""
 
 
 def print_stats(
@@ -49,26 +47,6 @@ def update_metric_dict(super_dict: dict[str, list[float]], sub_dict: dict[str, A
     """Append the mean of each metric in ``sub_dict`` to ``super_dict``'s list for it."""
     for k, v in sub_dict.items():
         super_dict.setdefault(k, []).append(float(np.mean(v)))
-
-
-def _check_count(value: Any, what: str, minimum: int, caller: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{caller}: {what} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_data(x: Any, y: Any, caller: str) -> tuple[np.ndarray, np.ndarray]:
-    x, y = np.asarray(x), np.asarray(y)
-    if x.ndim == 0 or y.ndim == 0:
-        raise ValueError(f"{caller}: x and y must be arrays with a batch axis, got scalars")
-    if len(x) != len(y):
-        raise ValueError(
-            f"{caller}: x and y must have the same number of samples, got {len(x)} inputs "
-            f"and {len(y)} labels"
-        )
-    if len(x) == 0:
-        raise ValueError(f"{caller}: got empty data (0 samples)")
-    return x, y
 
 
 class Model(Diffable):
@@ -154,125 +132,29 @@ class Model(Diffable):
         ``interrupted_at`` is ``(epoch, samples seen in it)`` and ``KeyboardInterrupt``
         propagates.
         """
-        self._require_compiled("fit")
-        x, y = _check_data(x, y, "fit")
-        epochs = _check_count(epochs, "epochs", 0, "fit")
-        batch_size = _check_count(batch_size, "batch_size", 1, "fit")
-        if validation_data is None and validation_split:
-            if not 0.0 < validation_split < 1.0:
-                raise ValueError(
-                    f"fit: validation_split must be in (0, 1), got {validation_split!r}"
-                )
-            n_val = round(len(x) * validation_split)
-            if n_val < 1 or n_val >= len(x):
-                raise ValueError(
-                    f"fit: validation_split={validation_split} leaves no data on one side"
-                )
-            validation_data = (x[-n_val:], y[-n_val:])
-            x, y = x[:-n_val], y[:-n_val]
-        if validation_data is not None:
-            validation_data = _check_data(*validation_data, "fit (validation_data)")
-
-        rng = get_rng(seed)
-        n = len(x)
-        num_batches = math.ceil(n / batch_size)
-        history: dict[str, list[float]] = defaultdict(list)
-        callbacks = list(callbacks)
-        for cb in callbacks:
-            cb.set_model(self)
-        self.stop_training = False
-        self.stop_reason = ""
-        self.interrupted_at = None
-        for cb in callbacks:
-            cb.on_train_begin()
-        for epoch in range(epochs):
-            seen = 0
-            progress: Progress | None = None
-            try:  # the whole epoch, so Ctrl-C in validation or a callback is located too
-                for cb in callbacks:
-                    cb.on_epoch_begin(epoch)
-                order = rng.permutation(n) if shuffle else None
-                totals: dict[str, float] = defaultdict(float)
-                progress = Progress(verbose, num_batches, epoch, epochs)
-                for batch in range(num_batches):
-                    lo, hi = batch * batch_size, min(n, (batch + 1) * batch_size)
-                    idx = order[lo:hi] if order is not None else slice(lo, hi)
-                    try:
-                        metrics = self.batch_step(x[idx], y[idx], training=True)
-                    except NonFiniteLossError as err:
-                        message = (
-                            f"{type(self).__name__}.fit stopped at epoch {epoch + 1}, batch "
-                            f"{batch + 1}/{num_batches}: {err} The weights are those from before "
-                            "this batch's update."
-                        )
-                        warnings.warn(message, RuntimeWarning, stacklevel=2)
-                        self.stop_training = True
-                        self.stop_reason = message
-                        break
-                    size = hi - lo
-                    seen += size
-                    for k, v in metrics.items():
-                        totals[k] += float(v) * size
-                    progress.update({k: totals[k] / seen for k in totals})
-                    for cb in callbacks:
-                        cb.on_batch_end(batch, metrics)
-                # stopped mid-epoch: no partial epoch in the history
-                if self.stop_training and seen < n:
-                    progress.close()
-                    break
-                logs = {k: totals[k] / seen for k in totals}
-                if validation_data is not None:
-                    val, _ = self.evaluate(*validation_data, batch_size=max(batch_size, 256))
-                    logs.update({f"val_{k}": v for k, v in val.items()})
-                for k, v in logs.items():
-                    history[k].append(v)
-                progress.close(logs)
-                for cb in callbacks:
-                    cb.on_epoch_end(epoch, logs)
-            except KeyboardInterrupt:
-                if progress is not None:
-                    progress.close()
-                self.interrupted_at = (epoch, seen)
-                raise
-            if self.stop_training:
-                break
-        for cb in callbacks:
-            cb.on_train_end()
-        return dict(history)
+        return trainer.fit(
+            self,
+            x,
+            y,
+            epochs,
+            batch_size,
+            shuffle=shuffle,
+            validation_data=validation_data,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_split=validation_split,
+            seed=seed,
+        )
 
     def evaluate(
         self, x: Any, y: Any, batch_size: int = 256
     ) -> tuple[dict[str, float], np.ndarray]:
         """Metrics averaged over the whole set, and the predictions; never trains."""
-        self._require_compiled("evaluate")
-        x, y = _check_data(x, y, "evaluate")
-        batch_size = _check_count(batch_size, "batch_size", 1, "evaluate")
-        totals: dict[str, float] = defaultdict(float)
-        predictions = []
-        for lo in range(0, len(x), batch_size):
-            metrics, preds = self.batch_step(
-                x[lo : lo + batch_size], y[lo : lo + batch_size], training=False
-            )
-            size = min(batch_size, len(x) - lo)
-            for k, v in metrics.items():
-                totals[k] += float(v) * size
-            predictions.append(np.asarray(preds))
-        return {k: v / len(x) for k, v in totals.items()}, np.concatenate(predictions)
+        return trainer.evaluate(self, x, y, batch_size)
 
     def predict(self, x: Any, batch_size: int | None = None) -> np.ndarray:
         """The model's outputs for ``x`` (in batches of ``batch_size`` if given); no tape."""
-        x = np.asarray(x)
-        if x.ndim == 0 or len(x) == 0:
-            raise ValueError(f"predict: expected a non-empty batch of inputs, got shape {x.shape}")
-        if batch_size is None:
-            return np.asarray(self(x, training=False))
-        batch_size = _check_count(batch_size, "batch_size", 1, "predict")
-        return np.concatenate(
-            [
-                np.asarray(self(x[lo : lo + batch_size], training=False))
-                for lo in range(0, len(x), batch_size)
-            ]
-        )
+        return trainer.predict(self, x, batch_size)
 
     # ------------------------------------------------------------- weights on disk
     def weight_names(self) -> list[str]:
@@ -296,48 +178,7 @@ class Model(Diffable):
     # ------------------------------------------------------------------- summary
     def summary(self, print_fn: Any = print) -> str:
         """A Keras-like table of layers, output shapes and parameter counts (printed and returned)."""
-        rows: list[tuple[str, str, str]] = []
-        counts: defaultdict[str, int] = defaultdict(int)
-        shape: tuple[Any, ...] | None = None
-        total = trainable = 0
-        for layer in self.layers:
-            kind = type(layer).__name__
-            name = kind.lower() if counts[kind] == 0 else f"{kind.lower()}_{counts[kind]}"
-            counts[kind] += 1
-            output_size = getattr(layer, "output_size", None)
-            if output_size is not None:
-                shape = (None, output_size)
-            elif getattr(layer, "outputs", None):
-                shape = (None, *np.shape(layer.outputs[0])[1:])
-            params = sum(int(np.size(w)) for w in layer.weights)
-            total += params
-            trainable += sum(int(np.size(w)) for w in layer.trainable_variables)
-            rows.append((f"{name} ({kind})", "?" if shape is None else str(shape), f"{params:,}"))
-        widths = [
-            max(len(h), *(len(r[i]) for r in rows))
-            for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))
-        ]
-        rule = "-" * (sum(widths) + 6)
-        lines = [
-            f'Model: "{type(self).__name__.lower()}"',
-            rule,
-            "  ".join(
-                h.ljust(w) for h, w in zip(("Layer (type)", "Output Shape", "Param #"), widths)
-            ),
-            rule.replace("-", "="),
-        ]
-        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-        lines += [
-            rule.replace("-", "="),
-            f"Total params: {total:,}",
-            f"Trainable params: {trainable:,}",
-            f"Non-trainable params: {total - trainable:,}",
-            rule,
-        ]
-        text = "\n".join(lines)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        return _summary(self, print_fn)
 
 
 class SequentialModel(Model):

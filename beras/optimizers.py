@@ -200,18 +200,22 @@ def all_finite(arrays: Sequence[Any]) -> bool:
     return all(a is None or bool(np.isfinite(a).all()) for a in arrays)
 
 
-def _positive_float(value: Any, what: str, owner: str) -> float:
+def _number(value: Any, what: str, owner: str) -> float:
     try:
-        number = float(value)
+        return float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{owner}: {what} must be a number, got {value!r}") from None
+
+
+def _positive_float(value: Any, what: str, owner: str) -> float:
+    number = _number(value, what, owner)
     if not np.isfinite(number) or number <= 0:
         raise ValueError(f"{owner}: {what} must be a positive finite number, got {value!r}")
     return number
 
 
 def _unit_interval(value: Any, what: str, owner: str) -> float:
-    number = float(value)
+    number = _number(value, what, owner)
     if not 0.0 <= number < 1.0:
         raise ValueError(f"{owner}: {what} must be in [0, 1), got {value!r}")
     return number

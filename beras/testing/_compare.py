@@ -21,7 +21,6 @@ never whole arrays.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -347,7 +346,3 @@ def compare_exact(
 def invariant(target: str, message: str) -> Finding:
     """A failed invariant (mutation, aliasing, shape, dtype, determinism, linearity)."""
     return Finding("invariant", target, message)
-
-
-def shapes_text(arrays: Sequence[Any]) -> str:
-    return "[" + ", ".join(str(tuple(np.shape(a))) for a in arrays) + "]"

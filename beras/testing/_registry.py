@@ -33,7 +33,6 @@ import numpy as np
 from ..core import Diffable
 
 __all__ = [
-    "EXCLUDED",
     "Case",
     "Domain",
     "Input",
@@ -268,18 +267,29 @@ def sample_case(
 
 # ------------------------------------------------------------------ discovery
 def _excluded() -> dict[type, str]:
+    from ..layers import (
+        AveragePooling2D,
+        BatchNormalization,
+        Conv2D,
+        Dropout,
+        Flatten,
+        MaxPool2D,
+    )
     from ..model import Model, SequentialModel
 
     # Models are Diffable containers: the tape records their layers, not the model, and
     # their get_*_gradients raise by design. They are checked end to end by check_model.
+    cnn = "domain added with the CNN verification work"
     return {
         Model: "a container differentiated through its layers (check_model)",
         SequentialModel: "a container differentiated through its layers (check_model)",
+        Conv2D: cnn,
+        MaxPool2D: cnn,
+        AveragePooling2D: cnn,
+        Flatten: cnn,
+        Dropout: cnn,
+        BatchNormalization: cnn,
     }
-
-
-#: Diffables deliberately without an input domain, with the reason.
-EXCLUDED: Mapping[type, str] = {}
 
 
 def library_diffables() -> list[type]:
@@ -311,7 +321,7 @@ def library_diffables() -> list[type]:
 
 def unregistered_diffables() -> list[type]:
     """Public Diffables in ``beras`` with neither a registered domain nor an exclusion."""
-    excluded = {**_excluded(), **EXCLUDED}
+    excluded = _excluded()
     return [c for c in library_diffables() if not domains(c) and c not in excluded]
 
 

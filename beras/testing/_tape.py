@@ -18,8 +18,6 @@ import numpy as np
 from ..core import Diffable
 from ..gradient_tape import GradientTape
 from ._check import (
-    MAX_FULL_SIZE,
-    PROJECTIONS,
     _as_float64,
     _finish,
     _record,
@@ -35,8 +33,19 @@ from ._numeric import (
     flatten_outputs,
     output_eps,
 )
+from ._options import CheckOptions
 
 __all__ = ["check_model", "check_tape"]
+
+TAPE_OPTIONS = (
+    "mode",
+    "max_full_size",
+    "projections",
+    "projection",
+    "seed",
+    "raise_on_failure",
+    "inconclusive",
+)
 
 
 def check_tape(
@@ -44,14 +53,8 @@ def check_tape(
     sources: Sequence[Any],
     *,
     names: Sequence[str] | None = None,
-    mode: str = "auto",
-    max_full_size: int = MAX_FULL_SIZE,
-    projections: int = PROJECTIONS,
-    projection: str = "rademacher",
-    seed: int | np.random.Generator | None = 0,
     subject: str = "a recorded graph",
-    raise_on_failure: bool = True,
-    inconclusive: str = "warn",
+    **options: Any,
 ) -> GradientCheckResult:
     """Check ``GradientTape.gradient(fn(), sources)`` against finite differences.
 
@@ -72,6 +75,13 @@ def check_tape(
     'pass'
     >>> beras.config.set_floatx("float32")
     """
+    opts = CheckOptions.parse("check_tape", TAPE_OPTIONS, options)
+    mode, max_full_size, projections = opts.mode, opts.max_full_size, opts.projections
+    projection, raise_on_failure, inconclusive = (
+        opts.projection,
+        opts.raise_on_failure,
+        opts.inconclusive,
+    )
     sources = list(sources)
     if Diffable.gradient_tape is not None:
         raise RuntimeError("check_tape cannot run inside an active GradientTape")
@@ -82,7 +92,7 @@ def check_tape(
                 f"{getattr(s, 'dtype', type(s).__name__)}); use check_model, which checks a "
                 "float64 copy of a model, or build the graph with beras.config.set_floatx('float64')"
             )
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = opts.rng()
     labels = list(names) if names is not None else [f"source {i}" for i in range(len(sources))]
     result = GradientCheckResult(subject=subject)
     saved = [s.copy() for s in sources]

@@ -1,0 +1,197 @@
+"""The training loop behind ``Model.fit``, ``Model.evaluate`` and ``Model.predict``.
+
+As in Keras, the model holds the layers and the compiled loss, metric and optimizer,
+and delegates the loop to this module: batching (reshuffled every epoch, the last
+partial batch kept), metrics averaged over samples, validation, callbacks, progress,
+and stopping on a non-finite step or Ctrl-C. One step is the model's own
+``batch_step``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .callbacks import Callback
+from .progress import Progress
+from .utils import get_rng
+
+__all__ = ["NonFiniteLossError", "evaluate", "fit", "predict"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A training step produced a NaN or infinite loss or gradient; nothing was updated."""
+
+
+def _check_count(value: Any, what: str, minimum: int, caller: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{caller}: {what} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_data(x: Any, y: Any, caller: str) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"{caller}: x and y must be arrays with a batch axis, got scalars")
+    if len(x) != len(y):
+        raise ValueError(
+            f"{caller}: x and y must have the same number of samples, got {len(x)} inputs "
+            f"and {len(y)} labels"
+        )
+    if len(x) == 0:
+        raise ValueError(f"{caller}: got empty data (0 samples)")
+    return x, y
+
+
+class _SampleMean:
+    """Running means of per-batch metrics, each batch weighted by its size."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = defaultdict(float)
+        self.samples = 0
+
+    def add(self, metrics: dict[str, Any], size: int) -> None:
+        self.samples += size
+        for k, v in metrics.items():
+            self.totals[k] += float(v) * size
+
+    def result(self) -> dict[str, float]:
+        return {k: v / self.samples for k, v in self.totals.items()}
+
+
+def _batches(n: int, batch_size: int, order: np.ndarray | None = None) -> Iterator[tuple[Any, int]]:
+    """``(index, size)`` of each batch over ``n`` samples: a slice, or part of ``order``."""
+    for lo in range(0, n, batch_size):
+        hi = min(n, lo + batch_size)
+        yield (slice(lo, hi) if order is None else order[lo:hi]), hi - lo
+
+
+def _split_validation(
+    x: np.ndarray, y: np.ndarray, validation_split: float
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The last ``validation_split`` of the samples held out, before any shuffling."""
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split!r}")
+    n_val = round(len(x) * validation_split)
+    if n_val < 1 or n_val >= len(x):
+        raise ValueError(f"fit: validation_split={validation_split} leaves no data on one side")
+    return x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
+
+
+def fit(
+    model: Any,
+    x: Any,
+    y: Any,
+    epochs: int,
+    batch_size: int,
+    shuffle: bool = True,
+    validation_data: tuple[Any, Any] | None = None,
+    verbose: int = 1,
+    callbacks: Sequence[Callback] = (),
+    validation_split: float = 0.0,
+    seed: int | np.random.Generator | None = None,
+) -> dict[str, list[float]]:
+    """``Model.fit``'s loop (see its docstring); returns the per-epoch history."""
+    model._require_compiled("fit")
+    x, y = _check_data(x, y, "fit")
+    epochs = _check_count(epochs, "epochs", 0, "fit")
+    batch_size = _check_count(batch_size, "batch_size", 1, "fit")
+    if validation_data is None and validation_split:
+        x, y, validation_data = _split_validation(x, y, validation_split)
+    if validation_data is not None:
+        validation_data = _check_data(*validation_data, "fit (validation_data)")
+
+    rng = get_rng(seed)
+    n = len(x)
+    num_batches = math.ceil(n / batch_size)
+    history: dict[str, list[float]] = defaultdict(list)
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        cb.set_model(model)
+    model.stop_training = False
+    model.stop_reason = ""
+    model.interrupted_at = None
+    for cb in callbacks:
+        cb.on_train_begin()
+    for epoch in range(epochs):
+        mean = _SampleMean()
+        progress: Progress | None = None
+        try:  # the whole epoch, so Ctrl-C in validation or a callback is located too
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch)
+            order = rng.permutation(n) if shuffle else None
+            progress = Progress(verbose, num_batches, epoch, epochs)
+            for batch, (idx, size) in enumerate(_batches(n, batch_size, order)):
+                try:
+                    metrics = model.batch_step(x[idx], y[idx], training=True)
+                except NonFiniteLossError as err:
+                    message = (
+                        f"{type(model).__name__}.fit stopped at epoch {epoch + 1}, batch "
+                        f"{batch + 1}/{num_batches}: {err} The weights are those from before "
+                        "this batch's update."
+                    )
+                    warnings.warn(message, RuntimeWarning, stacklevel=3)
+                    model.stop_training = True
+                    model.stop_reason = message
+                    break
+                mean.add(metrics, size)
+                progress.update(mean.result())
+                for cb in callbacks:
+                    cb.on_batch_end(batch, metrics)
+            # stopped mid-epoch: no partial epoch in the history
+            if model.stop_training and mean.samples < n:
+                progress.close()
+                break
+            logs = mean.result()
+            if validation_data is not None:
+                val, _ = model.evaluate(*validation_data, batch_size=max(batch_size, 256))
+                logs.update({f"val_{k}": v for k, v in val.items()})
+            for k, v in logs.items():
+                history[k].append(v)
+            progress.close(logs)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+        except KeyboardInterrupt:
+            if progress is not None:
+                progress.close()
+            model.interrupted_at = (epoch, mean.samples)
+            raise
+        if model.stop_training:
+            break
+    for cb in callbacks:
+        cb.on_train_end()
+    return dict(history)
+
+
+def evaluate(
+    model: Any, x: Any, y: Any, batch_size: int = 256
+) -> tuple[dict[str, float], np.ndarray]:
+    """``Model.evaluate``: metrics averaged over the samples, and the predictions."""
+    model._require_compiled("evaluate")
+    x, y = _check_data(x, y, "evaluate")
+    batch_size = _check_count(batch_size, "batch_size", 1, "evaluate")
+    mean = _SampleMean()
+    predictions = []
+    for idx, size in _batches(len(x), batch_size):
+        metrics, preds = model.batch_step(x[idx], y[idx], training=False)
+        mean.add(metrics, size)
+        predictions.append(np.asarray(preds))
+    return mean.result(), np.concatenate(predictions)
+
+
+def predict(model: Any, x: Any, batch_size: int | None = None) -> np.ndarray:
+    """``Model.predict``: the outputs for ``x``, in batches of ``batch_size`` if given."""
+    x = np.asarray(x)
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"predict: expected a non-empty batch of inputs, got shape {x.shape}")
+    if batch_size is None:
+        return np.asarray(model(x, training=False))
+    batch_size = _check_count(batch_size, "batch_size", 1, "predict")
+    return np.concatenate(
+        [np.asarray(model(x[idx], training=False)) for idx, _ in _batches(len(x), batch_size)]
+    )

@@ -11,8 +11,9 @@ that ``np.savez`` stores without pickles, and back: see :meth:`_Optimizer.get_st
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -439,17 +440,42 @@ def _unit_interval(value: Any, what: str, owner: str) -> float:
     return number
 
 
-OPTIMIZERS = {"sgd": BasicOptimizer, "basic": BasicOptimizer, "rmsprop": RMSProp, "adam": Adam}
-# SGD with momentum is ``SGD(lr, momentum=...)``; ``get("sgd")`` stays the course's optimizer
+class _Entry(NamedTuple):
+    make: Callable[..., _Optimizer]
+    default_learning_rate: float  # what ``beras train`` starts at when no --lr is given
 
 
-def get(name: str, learning_rate: float, **kwargs: Any) -> _Optimizer:
-    """An optimizer by name: ``"sgd"`` (BasicOptimizer), ``"rmsprop"``, ``"adam"``, ``"amsgrad"``."""
+#: Every optimizer by name; ``get``, ``beras train --optimizer`` and ``TrainConfig`` (for
+#: the default learning rate) all read this table.
+OPTIMIZERS: dict[str, _Entry] = {
+    "adam": _Entry(Adam, 1e-3),
+    "amsgrad": _Entry(functools.partial(Adam, amsgrad=True), 1e-3),
+    "rmsprop": _Entry(RMSProp, 1e-3),
+    "sgd": _Entry(BasicOptimizer, 0.1),
+}
+_ALIASES = {"basic": "sgd"}
+
+
+def _entry(name: str) -> _Entry:
     key = str(name).strip().lower()
-    if key == "amsgrad":
-        return Adam(learning_rate, amsgrad=True, **kwargs)
+    key = _ALIASES.get(key, key)
     if key not in OPTIMIZERS:
-        raise ValueError(
-            f"Unknown optimizer {name!r}: expected one of {sorted([*OPTIMIZERS, 'amsgrad'])}"
-        )
-    return OPTIMIZERS[key](learning_rate, **kwargs)
+        raise ValueError(f"Unknown optimizer {name!r}: expected one of {sorted(OPTIMIZERS)}")
+    return OPTIMIZERS[key]
+
+
+def get(name: str, learning_rate: float | None = None, **kwargs: Any) -> _Optimizer:
+    """An optimizer by name: ``"sgd"`` (BasicOptimizer), ``"rmsprop"``, ``"adam"``, ``"amsgrad"``.
+
+    Names are case-insensitive. Without ``learning_rate``, the optimizer's default
+    (:func:`default_learning_rate`).
+    """
+    entry = _entry(name)
+    if learning_rate is None:
+        learning_rate = entry.default_learning_rate
+    return entry.make(learning_rate, **kwargs)
+
+
+def default_learning_rate(name: str) -> float:
+    """The learning rate ``beras train`` uses for optimizer ``name`` when none is given."""
+    return _entry(name).default_learning_rate

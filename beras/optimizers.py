@@ -445,7 +445,6 @@ class _Entry(NamedTuple):
     default_learning_rate: float  # what ``beras train`` starts at when no --lr is given
 
 
-
 #: Every optimizer by name; ``get``, ``beras train --optimizer`` and ``TrainConfig`` (for
 #: the default learning rate) all read this table.
 OPTIMIZERS: dict[str, _Entry] = {

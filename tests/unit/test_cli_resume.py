@@ -205,3 +205,31 @@ def test_run_interrupted_before_its_first_backup_resumes_from_the_start(
     assert code == 0, err
     assert "so training starts again at epoch 1" in stdout
     _same_files(out, reference)
+
+
+def test_run_interrupted_after_training_resumes_to_its_outputs(tmp_path, monkeypatch, capsys):
+    """Killed while writing the outputs: the backup (all epochs done) is still there, and
+    --resume trains nothing more, evaluates and writes the same files."""
+    from beras import runs
+
+    reference = tmp_path / "B"
+    assert _run(f"{RUN} --no-plots --out {reference}", capsys)[0] == 0
+    out = tmp_path / "A"
+
+    def interrupted_save(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runs, "save_npy", interrupted_save)
+        code, _, err = _run(f"{RUN} --no-plots --out {out}", capsys)
+    assert code == 130, err
+    assert "Interrupted after training, while writing the outputs." in err
+    assert not (out / "predictions.npy").exists()
+    with np.load(out / BACKUP) as state:
+        assert int(state["epoch"]) == 4
+    code, stdout, err = _run(f"train --resume --out {out} --verbose 2 --no-plots", capsys)
+    assert code == 0, err
+    assert f"Resuming {out} after epoch 4/4 (the last completed)." in stdout
+    assert not [line for line in stdout.splitlines() if line.startswith("Epoch")]
+    _same_files(out, reference)
+    assert not (out / "backup").exists()

@@ -24,6 +24,7 @@ from .fileio import save_npy
 from .optimizers import OPTIMIZERS
 from .runs import TrainingInterrupted, evaluate, train
 from .training import HIDDEN_ACTIVATIONS, INITIALIZERS, SCHEDULES, TrainConfig
+from .validation import ValidationSplitError
 
 __all__ = ["main"]
 
@@ -56,38 +57,28 @@ def _parse_hidden(text: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _parse_positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"expected a positive number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"expected a positive number, got {text!r}")
-    return value
+def _number(convert: Fn[[str], Any], accept: Fn[[Any], bool], expected: str) -> Fn[[str], Any]:
+    """A parser of ``text`` into ``convert(text)`` when ``accept`` takes it, else a ValueError."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise ValueError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = getattr(convert, "__name__", "value")
+    return parse
 
 
-def _parse_fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"expected a number strictly between 0 and 1, got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"expected a number strictly between 0 and 1, got {text!r}")
-    return value
+_positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
+_fraction = _number(float, lambda v: 0.0 < v < 1.0, "a number strictly between 0 and 1")
 
 
 def _int_at_least(minimum: int) -> Fn[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"expected an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise ValueError(f"expected an integer >= {minimum}, got {text!r}")
-        return value
-
-    parse.__name__ = f"int>={minimum}"
-    return parse
+    return _number(int, lambda v: v >= minimum, f"an integer >= {minimum}")
 
 
 def _choice(names: Iterable[str]) -> Fn[[str], str]:
@@ -247,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--lr",
-        type=_type(_parse_positive_float),
+        type=_type(_positive_float),
         default=None,
         metavar="LR",
         help=f"initial learning rate, > 0 (default: {_default_learning_rates()})",
@@ -283,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--validation-split",
-        type=_type(_parse_fraction),
+        type=_type(_fraction),
         default=d.validation_split,
         metavar="F",
         help="fraction of the training set held out for validation, taken from its "
@@ -411,11 +402,9 @@ def _main_train(args: argparse.Namespace) -> int:
     except (DatasetError, DatasetNotFoundError) as err:
         _error("train", str(err))
         return EXIT_FAILURE
-    except ValueError as err:
-        if "--validation-split" in str(err):
-            _error("train", str(err))
-            return EXIT_USAGE
-        raise
+    except ValidationSplitError as err:  # fits the flag's range, but not this dataset
+        _error("train", str(err))
+        return EXIT_USAGE
     except OSError as err:
         _error("train", f"could not write to {out}: {err}")
         return EXIT_FAILURE

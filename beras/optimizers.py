@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .validation import positive_float, unit_interval
+
 __all__ = ["Adam", "BasicOptimizer", "RMSProp"]
 
 
@@ -20,7 +22,7 @@ class _Optimizer:
     """Shared validation and per-parameter state."""
 
     def __init__(self, learning_rate: float) -> None:
-        self.learning_rate = _positive_float(learning_rate, "learning_rate", type(self).__name__)
+        self.learning_rate = positive_float(learning_rate, "learning_rate", type(self).__name__)
         self._params: dict[int, np.ndarray] = {}  # keeps each keyed parameter alive
         self._scratch: dict[int, np.ndarray] = {}
 
@@ -106,8 +108,8 @@ class RMSProp(_Optimizer):
 
     def __init__(self, learning_rate: float, beta: float = 0.9, epsilon: float = 1e-6) -> None:
         super().__init__(learning_rate)
-        self.beta = _unit_interval(beta, "beta", "RMSProp")
-        self.epsilon = _positive_float(epsilon, "epsilon", "RMSProp")
+        self.beta = unit_interval(beta, "beta", "RMSProp")
+        self.epsilon = positive_float(epsilon, "epsilon", "RMSProp")
         self.v: dict[int, np.ndarray] = {}
 
     def _tables(self) -> list[dict[int, np.ndarray]]:
@@ -147,9 +149,9 @@ class Adam(_Optimizer):
         amsgrad: bool = False,
     ) -> None:
         super().__init__(learning_rate)
-        self.beta_1 = _unit_interval(beta_1, "beta_1", "Adam")
-        self.beta_2 = _unit_interval(beta_2, "beta_2", "Adam")
-        self.epsilon = _positive_float(epsilon, "epsilon", "Adam")
+        self.beta_1 = unit_interval(beta_1, "beta_1", "Adam")
+        self.beta_2 = unit_interval(beta_2, "beta_2", "Adam")
+        self.epsilon = positive_float(epsilon, "epsilon", "Adam")
         self.amsgrad = bool(amsgrad)
         self.m: dict[int, np.ndarray] = {}
         self.v: dict[int, np.ndarray] = {}
@@ -199,23 +201,6 @@ def all_finite(arrays: Sequence[Any]) -> bool:
         if all(a is None or np.isfinite(np.vdot(a, a)) for a in arrays):
             return True
     return all(a is None or bool(np.isfinite(a).all()) for a in arrays)
-
-
-def _positive_float(value: Any, what: str, owner: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{owner}: {what} must be a number, got {value!r}") from None
-    if not np.isfinite(number) or number <= 0:
-        raise ValueError(f"{owner}: {what} must be a positive finite number, got {value!r}")
-    return number
-
-
-def _unit_interval(value: Any, what: str, owner: str) -> float:
-    number = float(value)
-    if not 0.0 <= number < 1.0:
-        raise ValueError(f"{owner}: {what} must be in [0, 1), got {value!r}")
-    return number
 
 
 class _Entry(NamedTuple):

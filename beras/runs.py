@@ -50,6 +50,7 @@ from .training import (
     one_hot,
 )
 from .utils import set_random_seed
+from .validation import positive_int, validation_split_sizes
 
 __all__ = ["TrainingInterrupted", "evaluate", "train"]
 
@@ -91,9 +92,9 @@ def _config_from_json(data: Any, where: str) -> tuple[TrainConfig, int, int, str
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     try:
         cfg = TrainConfig(**{k: v for k, v in data.items() if k in fields})
-        cfg.hidden = tuple(_positive(int(n), "hidden size") for n in cfg.hidden)
-        input_size = _positive(int(data["input_size"]), "input_size")
-        num_classes = _positive(int(data["num_classes"]), "num_classes")
+        cfg.hidden = tuple(positive_int(int(n), "hidden size") for n in cfg.hidden)
+        input_size = positive_int(int(data["input_size"]), "input_size")
+        num_classes = positive_int(int(data["num_classes"]), "num_classes")
         floatx = str(data.get("floatx", "float32"))
         for name, value, allowed in (
             ("activation", cfg.activation, HIDDEN_ACTIVATIONS),
@@ -105,12 +106,6 @@ def _config_from_json(data: Any, where: str) -> tuple[TrainConfig, int, int, str
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{where}: not a valid Beras training config ({err})") from None
     return cfg, input_size, num_classes, floatx
-
-
-def _positive(n: int, what: str) -> int:
-    if n < 1:
-        raise ValueError(f"{what} must be a positive integer, got {n}")
-    return n
 
 
 # -------------------------------------------------------------------------- train
@@ -133,11 +128,6 @@ class _EpochWriter(ModelCheckpoint):
         write_json(self.out / HISTORY_FILE, self.history_saved)
 
 
-def _split_sizes(n: int, split: float) -> tuple[int, int]:
-    n_val = round(n * split)
-    return n - n_val, n_val
-
-
 def train(
     cfg: TrainConfig,
     out: str | os.PathLike[str],
@@ -150,7 +140,8 @@ def train(
     Raises:
         TrainingInterrupted: Ctrl-C; the last completed epoch's weights, config and
             history are on disk, and the message says where training stopped.
-        ValueError: ``cfg.validation_split`` leaves no sample on one side.
+        beras.validation.ValidationSplitError: ``cfg.validation_split`` leaves no
+            sample on one side.
         beras.datasets.DatasetNotFoundError: the dataset is nowhere to be found.
         beras.datasets.DatasetError: a dataset file is corrupt.
     """
@@ -161,13 +152,9 @@ def train(
     stage = "loading the data"
     try:
         x_train, y_train, x_test, y_test = load_data(cfg.dataset, cfg.data_dir)
-        n_fit, n_val = _split_sizes(len(x_train), cfg.validation_split)
-        if n_fit < 1 or n_val < 1:
-            raise ValueError(
-                f"--validation-split {cfg.validation_split} leaves "
-                f"{n_fit} training and {n_val} validation samples out of {len(x_train):,}; "
-                "both need at least one"
-            )
+        n_fit, n_val = validation_split_sizes(
+            len(x_train), cfg.validation_split, "--validation-split"
+        )
         input_size = x_train.shape[1]
         num_classes = int(max(y_train.max(), y_test.max())) + 1
         set_random_seed(cfg.seed)

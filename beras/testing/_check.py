@@ -40,6 +40,7 @@ import numpy as np
 
 from ..core import Diffable, Tensor, Variable
 from ..gradient_tape import GradientTape
+from ..validation import result_float_dtype
 from . import _stencil
 from ._compare import (
     K_ERROR,
@@ -155,11 +156,6 @@ def _same(a: Any, b: Any) -> bool:
 def _max_abs(x: Any) -> float:
     arr = np.asarray(x, dtype=np.float64)
     return float(np.max(np.abs(arr))) if arr.size else 0.0
-
-
-def _float_dtype(x: Any) -> np.dtype:
-    dtype = np.result_type(x)
-    return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
 # --------------------------------------------------------------------------- invariants
@@ -353,7 +349,7 @@ class _Invariants:
     def _linearity(self, ups: Sequence[np.ndarray], vjps: Sequence[tuple[Any, Any]]) -> None:
         a, b = 0.75, -1.5
         mixed = (a * ups[0].astype(np.float64) + b * ups[1].astype(np.float64)).astype(ups[0].dtype)
-        eps = float(np.finfo(_float_dtype(ups[0])).eps)
+        eps = float(np.finfo(result_float_dtype(ups[0])).eps)
         calls = (
             ("compose_input_gradients", self.layer.compose_input_gradients, 0),
             ("compose_weight_gradients", self.layer.compose_weight_gradients, 1),

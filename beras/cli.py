@@ -1,16 +1,14 @@
 """The ``beras`` command: ``beras train`` and ``beras evaluate`` (see ``beras --help``).
 
 This module is the command line only: the argument parser, its help pages, and ``main``,
-which maps outcomes to messages and exit statuses. The work is done by
-:func:`beras.runs.train` and :func:`beras.runs.evaluate` (the output folder), built on
-:mod:`beras.training` (configuration, data, model, ``fit_and_evaluate``) and
-:mod:`beras.fileio` (atomic writes). The names this module exported before that split
-are still importable from it.
+which maps outcomes to messages and exit statuses. The work is done by the pipelines
+:func:`beras.runs.train` and :func:`beras.runs.evaluate`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -23,7 +21,7 @@ from .datasets import title as dataset_title
 from .fileio import save_npy
 from .optimizers import OPTIMIZERS
 from .runs import TrainingInterrupted, evaluate, train
-from .training import HIDDEN_ACTIVATIONS, INITIALIZERS, SCHEDULES, TrainConfig
+from .training import HIDDEN_ACTIVATIONS, INITIALIZERS, MODELS, SCHEDULES, TrainConfig
 from .validation import ValidationSplitError
 
 __all__ = ["main"]
@@ -105,6 +103,20 @@ def _default_learning_rates() -> str:
         f"{lr:g} for "
         + (" and ".join([", ".join(group[:-1]), group[-1]]) if group[1:] else group[0])
         for lr, group in names.items()
+    )
+
+
+def _add_choice(
+    parser: argparse.ArgumentParser, flag: str, names: Iterable[str], default: Any, help: str
+) -> None:
+    """A flag whose value is one of ``names`` (see :func:`_choice`), listed in the usage."""
+    names = tuple(names)
+    parser.add_argument(
+        flag,
+        type=_type(_choice(names)),
+        default=default,
+        metavar="{" + ",".join(names) + "}",
+        help=help,
     )
 
 
@@ -192,11 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=TRAIN_EPILOG,
     )
     t.set_defaults(command_parser=t)
-    t.add_argument(
+    _add_choice(
+        t,
         "--dataset",
-        type=_type(_choice(DATASETS)),
+        DATASETS,
         default=d.dataset,
-        metavar="{" + ",".join(DATASETS) + "}",
         help="the dataset; mnist-mini is bundled (no files needed) (default: %(default)s)",
     )
     t.add_argument(
@@ -205,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="a folder holding the dataset's files (default: the search path below)",
     )
+    _add_choice(
+        t,
+        "--model",
+        MODELS,
+        default=d.model,
+        help="the model to build; mlp: Dense layers of --hidden sizes (default: %(default)s)",
+    )
     t.add_argument(
         "--hidden",
         type=_type(_parse_hidden),
@@ -212,11 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N[,N...]",
         help="hidden layer sizes, comma-separated (default: " + ",".join(map(str, d.hidden)) + ")",
     )
-    t.add_argument(
+    _add_choice(
+        t,
         "--activation",
-        type=_type(_choice(HIDDEN_ACTIVATIONS)),
+        HIDDEN_ACTIVATIONS,
         default=d.activation,
-        metavar="{" + ",".join(HIDDEN_ACTIVATIONS) + "}",
         help="hidden-layer activation (default: %(default)s)",
     )
     t.add_argument(
@@ -229,11 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
         + "; auto is kaiming (He) for ReLUs, xavier (Glorot) for sigmoid "
         "(default: %(default)s)",
     )
-    t.add_argument(
+    _add_choice(
+        t,
         "--optimizer",
-        type=_type(_choice(OPTIMIZERS)),
+        OPTIMIZERS,
         default=d.optimizer,
-        metavar="{" + ",".join(OPTIMIZERS) + "}",
         help="the optimizer; sgd is plain gradient descent (default: %(default)s)",
     )
     t.add_argument(
@@ -243,11 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LR",
         help=f"initial learning rate, > 0 (default: {_default_learning_rates()})",
     )
-    t.add_argument(
+    _add_choice(
+        t,
         "--lr-schedule",
-        type=_type(_choice(SCHEDULES)),
+        SCHEDULES,
         default=d.lr_schedule,
-        metavar="{" + ",".join(SCHEDULES) + "}",
         help="cosine: decay per epoch to 1%% of --lr at the last epoch; plateau: "
         "x0.3 after 2 epochs without a lower val_loss; constant (default: %(default)s)",
     )
@@ -325,11 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="the run's config.json (default: the one beside --weights)",
     )
-    e.add_argument(
+    _add_choice(
+        e,
         "--dataset",
-        type=_type(_choice(DATASETS)),
+        DATASETS,
         default=None,
-        metavar="{" + ",".join(DATASETS) + "}",
         help="evaluate on this dataset's test set (default: the one trained on)",
     )
     e.add_argument(
@@ -355,20 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
-        dataset=args.dataset,
-        hidden=tuple(args.hidden),
-        activation=args.activation,
-        initializer=args.initializer,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        lr_schedule=args.lr_schedule,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        validation_split=args.validation_split,
-        data_dir=args.data_dir,
-    )
+    """The TrainConfig of ``beras train``'s arguments (each flag sets the field of its name)."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    cfg.hidden = tuple(cfg.hidden)
+    return cfg
 
 
 def _error(command: str, message: str) -> None:

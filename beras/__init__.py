@@ -22,11 +22,24 @@ from . import (
 from .activations import *
 from .core import *
 from .gradient_tape import *
-from .layers import DENSE_INITIALIZERS, Add, Concatenate, Dense
+from .layers import (
+    DENSE_INITIALIZERS,
+    Add,
+    AveragePooling2D,
+    AvgPool2D,
+    BatchNormalization,
+    Concatenate,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    MaxPooling2D,
+)
 from .losses import *
 from .metrics import *
 from .model import *
 from .onehot import OneHotEncoder
-from .optimizers import Adam, BasicOptimizer, RMSProp
+from .optimizers import SGD, Adam, BasicOptimizer, RMSProp
 
 __version__ = "0.1.0"

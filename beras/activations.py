@@ -15,6 +15,10 @@ __all__ = ["Activation", "LeakyReLU", "ReLU", "Sigmoid", "Softmax"]
 class Activation(_Elementwise):
     """A weightless, elementwise Diffable: ``get_input_gradients()`` has the input's shape."""
 
+    def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The input shape: activations keep the shape."""
+        return tuple(input_shape)
+
 
 class LeakyReLU(Activation):
     """``x`` for x > 0, ``alpha * x`` otherwise; gradient 1, ``alpha``, and 0 at exactly 0."""
@@ -92,7 +96,8 @@ class Softmax(Activation):
 
     def get_input_gradients(self) -> list[Tensor]:
         y = np.asarray(self.outputs[0])
-        jac = -y[..., :, None] * y[..., None, :]
+        with np.errstate(under="ignore"):  # products of tiny probabilities: 0 is exact enough
+            jac = -y[..., :, None] * y[..., None, :]
         diag = np.einsum("...ii->...i", jac)  # a writable view of the diagonals
         diag += y
         return [Tensor(jac)]
@@ -104,7 +109,8 @@ class Softmax(Activation):
         out = []
         for up in J:
             up = np.asarray(up)
-            out.append(Tensor(y * (up - (up * y).sum(axis=-1, keepdims=True))))
+            with np.errstate(under="ignore"):
+                out.append(Tensor(y * (up - (up * y).sum(axis=-1, keepdims=True))))
         return out
 
 

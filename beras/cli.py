@@ -168,8 +168,10 @@ examples:
 data: MNIST and Fashion-MNIST are looked for in --data-dir, $BERAS_DATA/<name>/,
 ~/.beras/datasets/<name>/ and /usr/share/datasets/<name>/, then downloaded.
 
-speed: on a machine whose cores are busy with other work, NumPy's multithreaded BLAS
-can make training several times slower; OPENBLAS_NUM_THREADS=1 beras train ... avoids it.
+speed: NumPy's multithreaded BLAS makes small models slower, several times slower
+on a machine whose cores are busy with other work. beras train chooses the thread count
+itself (one for the default MLP; for larger ones, the idle cores) and prints it; --threads
+or OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS set by you take precedence.
 
 """
     + EXIT_STATUS
@@ -319,6 +321,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip training_curves.png and predictions.png",
     )
+    t.add_argument(
+        "--threads",
+        type=_type(_int_at_least(1)),
+        default=None,
+        metavar="N",
+        help="BLAS threads for matrix products (default: OPENBLAS_NUM_THREADS, "
+        "OMP_NUM_THREADS or MKL_NUM_THREADS if set, else 1 for small models and the "
+        "idle cores for large ones)",
+    )
 
     e = commands.add_parser(
         "evaluate",
@@ -370,6 +381,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="also save the test predictions (.npy) here",
     )
+    e.add_argument(
+        "--threads",
+        type=_type(_int_at_least(1)),
+        default=None,
+        metavar="N",
+        help="BLAS threads for matrix products (default: OPENBLAS_NUM_THREADS, "
+        "OMP_NUM_THREADS or MKL_NUM_THREADS if set, else 1 for small models and the "
+        "idle cores for large ones)",
+    )
     return parser
 
 
@@ -402,7 +422,9 @@ def _main_train(args: argparse.Namespace) -> int:
     cfg = _config_from_args(args)
     out = args.out if args.out is not None else os.path.join("runs", cfg.dataset)
     try:
-        result = train(cfg, out, verbose=args.verbose, plots=not args.no_plots)
+        result = train(
+            cfg, out, verbose=args.verbose, plots=not args.no_plots, threads=args.threads
+        )
     except TrainingInterrupted as err:
         print(f"\n{err}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
@@ -429,6 +451,8 @@ def _main_evaluate(args: argparse.Namespace) -> int:
             dataset=args.dataset,
             data_dir=args.data_dir,
             batch_size=args.batch_size,
+            threads=args.threads,
+            print_fn=print,
         )
         if args.predictions:
             save_npy(args.predictions, predictions)

@@ -4,8 +4,9 @@
 (out-of-range draws are re-drawn), with stddev ``sqrt(scale / fan) / .87962566103423978``
 so that the truncated distribution's std is ``sqrt(scale / fan)``. The uniform variants
 use ``limit = sqrt(3 * scale / fan)``. For an ``(in, out)`` kernel, fan_in = in and
-fan_out = out; Glorot uses scale 1 and fan = (fan_in + fan_out) / 2, He scale 2 and
-fan = fan_in. ``"normal"`` is the unit normal N(0, 1) of the course handout.
+fan_out = out; for a convolution kernel ``(kh, kw, in, out)`` both are multiplied by the
+receptive field ``kh * kw`` (:func:`compute_fans`, as Keras). Glorot uses scale 1 and
+fan = (fan_in + fan_out) / 2, He scale 2 and fan = fan_in. ``"normal"`` is the unit normal N(0, 1) of the course handout.
 """
 
 from __future__ import annotations
@@ -62,13 +63,28 @@ def truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], stddev: f
     return values * stddev
 
 
+def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a weight, as Keras computes them.
+
+    ``(n,)``: both ``n``; ``(in, out)``: ``in`` and ``out``; a convolution kernel
+    ``(*window, in, out)``: ``in`` and ``out`` times the receptive field ``prod(window)``.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
 def kernel(
-    name: str, shape: tuple[int, int], rng: np.random.Generator, dtype: np.dtype | None = None
+    name: str, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype | None = None
 ) -> np.ndarray:
-    """Draw an ``(in, out)`` kernel with the named initializer."""
+    """Draw a weight of ``shape`` with the named initializer (fans by :func:`compute_fans`)."""
     name = normalize_name(name)
     dtype = float_dtype() if dtype is None else np.dtype(dtype)
-    fan_in, fan_out = shape
+    fan_in, fan_out = compute_fans(shape)
     if name == "zero":
         return np.zeros(shape, dtype=dtype)
     if name == "normal":

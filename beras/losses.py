@@ -114,7 +114,8 @@ class CategoricalCrossEntropy(Loss):
         pred, true = self._checked(*self.inputs)
         inv_batch = pred.dtype.type(1.0 / pred.shape[0])
         if self.from_logits:
-            p = np.exp(_log_softmax(pred))
+            with np.errstate(under="ignore"):  # as in _log_softmax
+                p = np.exp(_log_softmax(pred))
             grad = (p * true.sum(axis=-1, keepdims=True) - true) * inv_batch
         else:
             lo, hi = self._bounds(pred.dtype)

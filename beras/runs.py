@@ -35,6 +35,7 @@ import numpy as np
 
 from . import config as beras_config
 from . import datasets
+from . import threads as blas_threads
 from .callbacks import ModelCheckpoint
 from .fileio import save_npy, write_json
 from .model import SequentialModel
@@ -75,8 +76,12 @@ def train(
     verbose: int = 1,
     plots: bool = True,
     print_fn: Fn[[str], None] = print,
+    threads: int | None = None,
 ) -> TrainResult:
     """Load ``cfg.dataset``, train, evaluate and write every output file into ``out``.
+
+    ``threads`` is ``--threads``: the BLAS thread count for the run (None: the
+    environment's, else :mod:`beras.threads`' default for the model's size).
 
     Raises:
         TrainingInterrupted: Ctrl-C; the last completed epoch's weights, config and
@@ -92,11 +97,16 @@ def train(
     try:
         data = _load(cfg)
         model = _build(cfg, data)
-        _announce(cfg, data, model, verbose, print_fn)
-        stage.name = "training"
-        result = _fit_and_evaluate(cfg, data, model, out, stage, verbose)
-        stage.name = "writing the outputs"
-        written, skipped = _write_outputs(cfg, data, model, result, out, plots, started)
+        _announce(cfg, data, model, print_fn)
+        choice = _thread_choice(
+            cfg, data.input_size, data.num_classes, threads, cfg.batch_size, training=True
+        )
+        with blas_threads.limit(choice) as line:
+            print_fn(line)
+            stage.name = "training"
+            result = _fit_and_evaluate(cfg, data, model, out, stage, verbose)
+            stage.name = "writing the outputs"
+            written, skipped = _write_outputs(cfg, data, model, result, out, plots, started)
     except KeyboardInterrupt:
         raise TrainingInterrupted(_interrupt_message(out, stage)) from None
     _report(result, data, out, written, skipped, started, print_fn)
@@ -133,12 +143,37 @@ class _EpochWriter(ModelCheckpoint):
         super().__init__(str(out / WEIGHTS_FILE))
         self.out, self.config_json, self.tracker = out, config_json, tracker
         self.history_saved: dict[str, list[float]] = {}
+        self.saving_epoch: int | None = None  # the epoch whose weights are being written
+        self.saved_file: tuple[int, ...] | None = None  # identity of the last saved file
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         write_json(self.out / CONFIG_FILE, self.config_json)
+        self.saving_epoch = epoch + 1
         super().on_epoch_end(epoch, logs)  # the weights
+        self.saved_file = self._file_on_disk()
         self.history_saved = {k: list(v) for k, v in self.tracker.history.items()}
         write_json(self.out / HISTORY_FILE, self.history_saved)
+
+    def _file_on_disk(self) -> tuple[int, ...] | None:
+        try:
+            st = os.stat(self.filepath)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def epoch_on_disk(self) -> int | None:
+        """The epoch whose weights are in the file now, even if Ctrl-C came mid-save.
+
+        An interrupt after the rename but before ``last_saved_epoch`` is updated leaves
+        the new file on disk: a file other than the last one recorded means the epoch
+        being saved made it.
+        """
+        saving = self.saving_epoch
+        if saving is not None and saving != self.last_saved_epoch:
+            now = self._file_on_disk()
+            if now is not None and now != self.saved_file:
+                return saving
+        return self.last_saved_epoch
 
 
 def _load(cfg: TrainConfig) -> _Data:
@@ -156,7 +191,7 @@ def _build(cfg: TrainConfig, data: _Data) -> SequentialModel:
 
 
 def _announce(
-    cfg: TrainConfig, data: _Data, model: SequentialModel, verbose: int, print_fn: Fn[[str], None]
+    cfg: TrainConfig, data: _Data, model: SequentialModel, print_fn: Fn[[str], None]
 ) -> None:
     """What is about to be trained, on what."""
     params = sum(int(np.size(w)) for w in model.weights)
@@ -169,9 +204,20 @@ def _announce(
         f"({cfg.activation}, {cfg.kernel_initializer} init, {params:,} parameters)"
     )
     print_fn(f"Training: {cfg.describe()}")
-    hint = _busy_machine_hint()
-    if hint and verbose:
-        print_fn(hint)
+
+
+def _thread_choice(
+    cfg: TrainConfig,
+    input_size: int,
+    num_classes: int,
+    threads: int | None,
+    batch_size: int,
+    training: bool,
+) -> blas_threads.ThreadChoice:
+    """The BLAS threads: ``threads``, else the environment's, else by the model's size."""
+    sizes = (input_size, *cfg.hidden, num_classes)
+    step_flops = blas_threads.dense_step_flops(sizes, batch_size, training=training)
+    return blas_threads.choose(threads, step_flops)
 
 
 def _fit_and_evaluate(
@@ -265,36 +311,11 @@ def _report(
         print_fn(skipped)
 
 
-_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _busy_machine_hint() -> str:
-    """A note when other processes already use every core and BLAS may use them all too.
-
-    Multithreaded BLAS spins while it waits for its threads: on shared cores an epoch can
-    take several times longer than with one thread.
-    """
-    if any(os.environ.get(name) for name in _THREAD_VARIABLES):
-        return ""
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not available on this platform
-        return ""
-    cpus = os.cpu_count() or 1
-    if cpus < 2 or load < cpus:
-        return ""
-    return (
-        f"Note: this machine is busy (load average {load:.1f} on {cpus} CPUs). "
-        "Multithreaded BLAS slows down badly on shared cores; if training is slow, "
-        "start it with OPENBLAS_NUM_THREADS=1."
-    )
-
-
 def _interrupt_message(out: Path, stage: _Stage) -> str:
     tracker, writer = stage.tracker, stage.writer
     if tracker is None or writer is None:
         return f"Interrupted while {stage.name}; nothing was written."
-    saved = writer.last_saved_epoch
+    saved = writer.epoch_on_disk()
     if stage.name == "training" and saved is not None and saved == tracker.epoch + 1:
         # during the epoch-end bookkeeping, after this epoch's weights were written
         where = f"Interrupted at the end of epoch {saved}/{tracker.epochs}."
@@ -359,12 +380,15 @@ def evaluate(
     dataset: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     batch_size: int = 256,
+    threads: int | None = None,
+    print_fn: Fn[[str], None] | None = None,
 ) -> tuple[dict[str, float], np.ndarray, TrainConfig]:
     """Rebuild the model saved by ``train``, load ``weights`` and evaluate on a test set.
 
     The architecture comes from ``config_path`` (default: ``config.json`` beside the
     weights); the test set from ``dataset`` (default: the one it was trained on).
-    Returns the test metrics, the predictions and the config.
+    Returns the test metrics, the predictions and the config. ``threads`` is the BLAS
+    thread count (as in :func:`train`); the line saying which is passed to ``print_fn``.
 
     Raises:
         FileNotFoundError: no weights or config file.
@@ -395,16 +419,20 @@ def evaluate(
             f"classes; the {name} test set has {x_test.shape[1]} inputs and labels up to "
             f"{int(y_test.max())}"
         )
+    choice = _thread_choice(cfg, input_size, num_classes, threads, batch_size, training=False)
     previous = beras_config.floatx()
     beras_config.set_floatx(floatx)
     try:
-        model = compile_model(build_model(cfg, input_size, num_classes), cfg)
-        model.load_weights(str(weights))
-        x_test = x_test.astype(floatx)
-        with np.errstate(over="ignore", invalid="ignore"):
-            metrics, predictions = model.evaluate(
-                x_test, one_hot(y_test, num_classes), batch_size=batch_size
-            )
+        with blas_threads.limit(choice) as line:
+            if print_fn is not None:
+                print_fn(line)
+            model = compile_model(build_model(cfg, input_size, num_classes), cfg)
+            model.load_weights(str(weights))
+            x_test = x_test.astype(floatx)
+            with np.errstate(over="ignore", invalid="ignore"):
+                metrics, predictions = model.evaluate(
+                    x_test, one_hot(y_test, num_classes), batch_size=batch_size
+                )
     finally:
         beras_config.set_floatx(previous)
     return metrics, predictions, dataclasses.replace(cfg, dataset=name)

@@ -79,23 +79,29 @@ def int_at_least(value: Any, minimum: int, what: str, owner: str | None = None) 
     return int(value)
 
 
+def _float(value: Any, what: str, owner: str | None) -> float:
+    """``float(value)``; a ``TypeError`` if ``value`` is no number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{_prefix(owner)}{what} must be a number, got {value!r}") from None
+
+
 def positive_float(value: Any, what: str, owner: str | None = None) -> float:
     """``value`` as a float if it is a positive finite number.
 
     A ``TypeError`` if it is no number, a ``ValueError`` if it is not positive and finite.
     """
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{_prefix(owner)}{what} must be a number, got {value!r}") from None
+    number = _float(value, what, owner)
     if not math.isfinite(number) or number <= 0:
         raise ValueError(f"{_prefix(owner)}{what} must be a positive finite number, got {value!r}")
     return number
 
 
 def unit_interval(value: Any, what: str, owner: str | None = None) -> float:
-    """``value`` as a float if it lies in [0, 1); else a ``ValueError``."""
-    number = float(value)
+    """``value`` as a float if it lies in [0, 1): a ``TypeError`` if it is no number,
+    else a ``ValueError``."""
+    number = _float(value, what, owner)
     if not 0.0 <= number < 1.0:
         raise ValueError(f"{_prefix(owner)}{what} must be in [0, 1), got {value!r}")
     return number

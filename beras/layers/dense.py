@@ -66,6 +66,15 @@ class Dense(Diffable):
         w = initializers.kernel(initializer, (input_size, output_size), rng)
         return Variable(w, name="w"), Variable(np.zeros((1, output_size), dtype=w.dtype), name="b")
 
+    def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``(batch, output_size)`` for ``(batch, input_size)``."""
+        shape = tuple(input_shape)
+        if len(shape) != 2 or shape[1] != self.input_size:
+            raise ValueError(
+                f"{self!r} expected inputs of shape (batch, {self.input_size}), got {shape}"
+            )
+        return (shape[0], self.output_size)
+
     def _input(self, x: Any) -> np.ndarray:
         arr = as_float_array(x, self.w.dtype, self)
         if arr.ndim != 2 or arr.shape[1] != self.input_size:

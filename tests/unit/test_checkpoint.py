@@ -222,3 +222,34 @@ def test_load_of_a_corrupt_file_changes_nothing(tmp_path, kind):
     ):
         model.load_weights(path)
     _assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_load_refuses_non_finite_weights_and_changes_nothing(tmp_path, bad):
+    """A file holding NaN or +-inf is refused, the message names the weight, nothing loads."""
+    model = _model(seed=3)
+    arrays = {name: np.array(w) + 1.0 for name, w in zip(model.weight_names(), model.weights)}
+    arrays["layers.2.Dense.w"][1, 2] = bad
+    path = tmp_path / "w.npz"
+    np.savez(path, **arrays)
+    before = _snapshot(model)
+    with pytest.raises(checkpoint.WeightsFileError, match="non-finite") as err:
+        model.load_weights(path)
+    assert "layers.2.Dense.w: 1 " in str(err.value)
+    assert "layers.0.Dense.w" not in str(err.value)
+    assert isinstance(err.value, ValueError)
+    _assert_unchanged(model, before)
+
+
+def test_load_refuses_pickled_objects(tmp_path):
+    model = _model()
+    arrays = {name: np.array(w) for name, w in zip(model.weight_names(), model.weights)}
+    arrays["layers.0.Dense.b"] = np.array([{"a": 1}], dtype=object)
+    path = tmp_path / "w.npz"
+    np.savez(path, **arrays)
+    before = _snapshot(model)
+    with pytest.raises(
+        checkpoint.WeightsFileError, match=r"layers\.0\.Dense\.b\.npy\]: holds Python objects"
+    ):
+        model.load_weights(path)
+    _assert_unchanged(model, before)

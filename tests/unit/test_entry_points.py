@@ -147,3 +147,43 @@ def test_prediction_grid_marks_correct_and_wrong() -> None:
     headings = [" ".join(t.get_text() for t in sub.texts) for sub in fig.subfigs]
     assert headings[0].startswith("Correct: 3 of 4")
     assert headings[1].startswith("Wrong: 1 of 4")
+
+
+def test_assignment_without_data_prints_the_cli_message_and_exits_1(tmp_path: Path) -> None:
+    """No MNIST anywhere and no network: the loader's how-to, no traceback, status 1."""
+    import os
+    import subprocess
+
+    empty, home = tmp_path / "data", tmp_path / "home"
+    empty.mkdir()
+    home.mkdir()
+    env = {
+        **os.environ,
+        "BERAS_DATA": str(empty),
+        "HOME": str(home),
+        "BERAS_HOME": str(home / ".beras"),
+        "BERAS_DATASET_MIRRORS": "",  # downloads disabled
+        "PYTHONPATH": str(ROOT),
+    }
+    # the system folder is searched too; empty it so a machine that has MNIST there
+    # still exercises the missing-data path
+    code = (
+        "import runpy, sys; from beras.datasets import _fetch; "
+        "_fetch.SYSTEM_DATA_DIRS[:] = []; "
+        f"sys.argv = ['assignment.py']; runpy.run_path({str(ROOT / 'assignment.py')!r}, "
+        "run_name='__main__')"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stderr.startswith("assignment.py: error: MNIST was not found")
+    assert str(empty / "mnist") in run.stderr  # where it looked
+    assert "BERAS_DATA" in run.stderr.split("To provide the data:")[1]  # how to fix it
+    assert not (tmp_path / "predictions.npy").exists()

@@ -81,3 +81,80 @@ def test_files_get_the_umask_mode(tmp_path, writer):
     finally:
         os.umask(previous)
     assert os.stat(tmp_path / "f").st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("code", ["ENOSPC", "EIO"])
+@pytest.mark.parametrize("where", ["write", "fsync", "replace"])
+def test_storage_errors_raise_write_error_keep_the_old_file_and_leave_no_temp(
+    tmp_path, monkeypatch, code, where
+):
+    """Disk full or an I/O error at any step: WriteError naming the file, old file intact."""
+    import errno
+
+    path = tmp_path / "w.bin"
+    fileio.atomic_write(path, b"old")
+    err = OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
+
+    def fail(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise err
+
+    if where == "write":
+        content = lambda f: (f.write(b"half"), fail())  # noqa: E731
+    else:
+        content = b"new"
+        monkeypatch.setattr(os, where, fail)
+    with pytest.raises(fileio.WriteError) as raised:
+        fileio.atomic_write(path, content)
+    monkeypatch.undo()
+    assert str(path) in str(raised.value)
+    assert raised.value.errno == getattr(errno, code)
+    assert code in str(raised.value)
+    assert isinstance(raised.value, OSError)
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["w.bin"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock")
+def test_a_dead_writers_temp_is_removed_and_a_live_one_is_kept(tmp_path):
+    """Only temporaries nobody holds a lock on are orphans; the next write removes them."""
+    import fcntl
+
+    stale = tmp_path / ".w.bin.0123abcd.tmp"
+    stale.write_bytes(b"half of a killed write")
+    live = tmp_path / ".w.bin.fedc4321.tmp"
+    live.write_bytes(b"being written")
+    other = tmp_path / ".other.bin.00000000.tmp"  # another target's: left to its own writer
+    other.write_bytes(b"x")
+    unrelated = tmp_path / ".w.bin.notatemp.tmp"
+    unrelated.write_bytes(b"x")
+    with open(live, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        fileio.atomic_write(tmp_path / "w.bin", b"new")
+        assert sorted(os.listdir(tmp_path)) == sorted(
+            ["w.bin", live.name, other.name, unrelated.name]
+        )
+        assert fileio.clean_stale_temps(tmp_path) == [str(other)]
+    assert fileio.clean_stale_temps(tmp_path) == [str(live)]
+    assert sorted(os.listdir(tmp_path)) == sorted(["w.bin", unrelated.name])
+    assert (tmp_path / "w.bin").read_bytes() == b"new"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock")
+def test_the_temp_is_locked_while_it_is_written(tmp_path):
+    import fcntl
+
+    seen = []
+
+    def content(f):  # type: ignore[no-untyped-def]
+        (temp,) = os.listdir(tmp_path)
+        with open(tmp_path / temp, "rb") as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        seen.append(temp)
+        assert fileio.clean_stale_temps(tmp_path) == []
+        f.write(b"data")
+
+    fileio.atomic_write(tmp_path / "w.bin", content)
+    assert len(seen) == 1
+    assert seen[0].startswith(".w.bin.")
+    assert seen[0].endswith(".tmp")
+    assert os.listdir(tmp_path) == ["w.bin"]

@@ -36,6 +36,49 @@ def test_accuracy_shape_mismatch_hints_at_one_hot():
         CategoricalAccuracy()(np.ones((3, 4)), np.array([0, 1, 2]))
 
 
+def test_accuracy_of_a_single_unbatched_row_is_that_rows_hit():
+    """A 1-D probs/labels pair is one sample (as Keras's argmax over the last axis)."""
+    assert float(CategoricalAccuracy()(np.array([0.1, 0.7, 0.2]), np.array([0, 1, 0]))) == 1.0
+    assert float(CategoricalAccuracy()(np.array([0.1, 0.7, 0.2]), np.array([1, 0, 0]))) == 0.0
+
+
+def test_accuracy_of_scalars_is_an_error_naming_both_shapes():
+    with pytest.raises(ValueError, match=r"same shape, got probs \(\) and labels \(\)"):
+        CategoricalAccuracy()(np.float64(0.5), np.float64(1.0))
+
+
+def test_accuracy_of_rank3_batches_counts_every_position():
+    """(batch, time, classes): argmax over the last axis at each of the 2 x 3 positions."""
+    probs = np.zeros((2, 3, 4))
+    labels = np.zeros((2, 3, 4))
+    probs[..., 1] = 1.0
+    labels[..., 1] = 1.0
+    labels[0, 2] = [0, 0, 0, 1]  # one of six positions wrong
+    assert float(CategoricalAccuracy()(probs, labels)) == pytest.approx(5 / 6)
+
+
+def test_callables_take_their_inputs_by_keyword():
+    probs, labels = np.array([[0.2, 0.8]]), np.array([[0, 1]])
+    assert float(CategoricalAccuracy()(probs=probs, labels=labels)) == 1.0
+    np.testing.assert_array_equal(OneHotEncoder()(data=np.array([2, 1])), [[0, 1], [1, 0]])
+
+
+def test_one_hot_accepts_a_column_of_labels():
+    column = np.array([[7], [3], [5]])
+    enc = OneHotEncoder()
+    np.testing.assert_array_equal(enc(column), OneHotEncoder()(column[:, 0]))
+    np.testing.assert_array_equal(enc.inverse(enc(column)), column[:, 0])
+
+
+def test_one_hot_label_table_is_an_empty_dict_until_fit():
+    enc = OneHotEncoder()
+    assert enc.uniq is None
+    assert enc.uniq2oh == {}
+    enc.fit(np.array(["b", "a"]))
+    assert list(enc.uniq2oh) == ["a", "b"]
+    np.testing.assert_array_equal(enc.uniq2oh["b"], [0, 1])
+
+
 def test_one_hot_uses_np_unique_order():
     enc = OneHotEncoder()
     data = np.array([7, 3, 5, 3])

@@ -88,3 +88,24 @@ def test_register_domain() -> None:
         del _DOMAINS[before:]
     with pytest.raises(TypeError, match="Diffable subclass"):
         register_domain(int, [])
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "match"),
+    [
+        ("mode", "bogus", "mode must be one of"),
+        ("projection", "bogus", "projection must be one of"),
+        ("inconclusive", "sometimes", "inconclusive must be one of"),
+        ("projections", 0, "projections must be an int >= 1"),
+    ],
+)
+def test_every_check_validates_its_options_the_same_way(option, value, match) -> None:
+    """check_tape rejects a bad option exactly as check_gradients does (one validator)."""
+    dense = beras.Dense(2, 2, seed=0)
+    x = np.ones((1, 2))
+    with pytest.raises(ValueError, match=f"check_gradients: {match}"):
+        check_gradients(dense, x, **{option: value})
+    with pytest.raises(ValueError, match=f"check_tape: {match}"):
+        check_tape(lambda: beras.Sigmoid()(x), [x], **{option: value})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'views'"):
+        check_tape(lambda: beras.Sigmoid()(x), [x], views=("tape",))

@@ -1,0 +1,179 @@
+"""Helpers shared by the convolution and pooling layers (channels-last, 2-D).
+
+Argument normalisation (``kernel_size``/``strides``/``padding`` as Keras accepts them),
+output lengths and TensorFlow's "same" padding, and the two halves of im2col:
+
+* :func:`im2col` copies every ``(kh, kw)`` window of a padded ``(B, H, W, C)`` input
+  into one contiguous ``(B, H', W', kh, kw, C)`` array, so a convolution is a single
+  ``(B·H'·W', kh·kw·C) @ (kh·kw·C, F)`` matrix product;
+* :func:`col2im` is its adjoint: it scatters ``(…, H', W', kh, kw, C)`` columns back
+  onto the padded input, summing where windows overlap.
+
+Neither loops over the batch or the output pixels: im2col is one strided view and one
+copy, col2im a loop over the ``kh·kw`` kernel offsets, each one strided slice.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+PADDINGS = ("valid", "same")
+
+
+def pair(value: Any, what: str, owner: str) -> tuple[int, int]:
+    """An int or a pair of ints, each positive, as a pair (``3`` -> ``(3, 3)``)."""
+    items = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
+    ok = len(items) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in items
+    )
+    if not ok:
+        raise ValueError(
+            f"{owner}: {what} must be a positive integer or a pair of positive integers, "
+            f"got {value!r}"
+        )
+    return int(items[0]), int(items[1])
+
+
+def padding_mode(value: Any, owner: str) -> str:
+    """``"valid"`` or ``"same"`` (case-insensitive), else a ``ValueError``."""
+    mode = value.lower() if isinstance(value, str) else None
+    if mode not in PADDINGS:
+        raise ValueError(f"{owner}: padding must be one of {list(PADDINGS)}, got {value!r}")
+    return mode
+
+
+def output_length(size: int, window: int, stride: int, padding: str) -> int:
+    """Output positions along one axis: ``ceil(size / stride)`` for "same", else valid ones."""
+    if padding == "same":
+        return math.ceil(size / stride)
+    return (size - window) // stride + 1 if size >= window else 0
+
+
+def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's "same" padding ``(before, after)``: the odd extra goes after."""
+    total = max((math.ceil(size / stride) - 1) * stride + window - size, 0)
+    return total // 2, total - total // 2
+
+
+def pads(
+    size_hw: tuple[int, ...], window: tuple[int, int], strides: tuple[int, int], padding: str
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((top, bottom), (left, right))`` for a ``(H, W)`` input."""
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    return (
+        same_padding(size_hw[0], window[0], strides[0]),
+        same_padding(size_hw[1], window[1], strides[1]),
+    )
+
+
+def check_spatial(
+    shape: tuple[int, ...],
+    window: tuple[int, int],
+    strides: tuple[int, int],
+    padding: str,
+    owner: object,
+    what: str = "window",
+) -> tuple[int, int]:
+    """``(H', W')`` for a ``(B, H, W, C)`` shape; a ``ValueError`` if the window cannot fit."""
+    (top, bottom), (left, right) = pads(shape[1:3], window, strides, padding)
+    padded = (shape[1] + top + bottom, shape[2] + left + right)
+    if padded[0] < window[0] or padded[1] < window[1]:
+        raise ValueError(
+            f"{owner}: the {what} {window} is larger than the (padded) input of height and "
+            f"width {padded}, from an input of shape {shape} with padding={padding!r}; use "
+            "a larger input, a smaller window or padding='same'"
+        )
+    return (
+        output_length(shape[1], window[0], strides[0], padding),
+        output_length(shape[2], window[1], strides[1], padding),
+    )
+
+
+def pad(
+    x: np.ndarray, hw_pads: tuple[tuple[int, int], tuple[int, int]], value: float = 0.0
+) -> np.ndarray:
+    """``x`` (``(..., H, W, C)``) padded on H and W with ``value``; ``x`` itself if no padding."""
+    (top, bottom), (left, right) = hw_pads
+    if not (top or bottom or left or right):
+        return x
+    widths = [(0, 0)] * (x.ndim - 3) + [(top, bottom), (left, right), (0, 0)]
+    return np.pad(x, widths, constant_values=value)
+
+
+def window_slice(
+    i: int, j: int, out_hw: tuple[int, int], strides: tuple[int, int]
+) -> tuple[slice, slice]:
+    """The rows and columns that kernel offset ``(i, j)`` reads for every output pixel."""
+    return (
+        slice(i, i + strides[0] * (out_hw[0] - 1) + 1, strides[0]),
+        slice(j, j + strides[1] * (out_hw[1] - 1) + 1, strides[1]),
+    )
+
+
+def im2col(
+    xp: np.ndarray, window: tuple[int, int], strides: tuple[int, int], out_hw: tuple[int, int]
+) -> np.ndarray:
+    """Every window of the padded ``xp`` ``(B, Hp, Wp, C)``: a new ``(B, H', W', kh, kw, C)``.
+
+    One strided view (no copy) of all the windows, then one contiguous copy: with
+    channels last, each window row ``(kw, C)`` is a contiguous run of the input when the
+    width stride is 1, so the copy moves long runs.
+    """
+    b, _, _, c = xp.shape
+    s_b, s_h, s_w, s_c = xp.strides
+    view = np.lib.stride_tricks.as_strided(
+        xp,
+        shape=(b, out_hw[0], out_hw[1], window[0], window[1], c),
+        strides=(s_b, s_h * strides[0], s_w * strides[1], s_h, s_w, s_c),
+        writeable=False,
+    )
+    return np.ascontiguousarray(view)
+
+
+def col2im(
+    cols: np.ndarray,
+    padded_shape: tuple[int, ...],
+    strides: tuple[int, int],
+) -> np.ndarray:
+    """The adjoint of :func:`im2col`: ``(B, H', W', kh, kw, C)`` summed into ``padded_shape``."""
+    _, oh, ow, kh, kw, _ = cols.shape
+    out = np.zeros(padded_shape, dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = window_slice(i, j, (oh, ow), strides)
+            out[:, rows, columns, :] += cols[:, :, :, i, j, :]
+    return out
+
+
+def crop(xp: np.ndarray, hw_pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
+    """Undo :func:`pad`: the interior of ``xp`` (a view)."""
+    (top, bottom), (left, right) = hw_pads
+    return xp[..., top : xp.shape[-3] - bottom, left : xp.shape[-2] - right, :]
+
+
+def spatial_input_shape(x: np.ndarray, owner: object) -> None:
+    """A ``ValueError`` unless ``x`` is ``(batch, height, width, channels)``."""
+    if x.ndim != 4:
+        hint = " (a single image? add a batch axis: x[None])" if x.ndim == 3 else ""
+        raise ValueError(
+            f"{owner} expected inputs of rank 4, (batch, height, width, channels), got shape "
+            f"{x.shape}{hint}"
+        )
+
+
+def check_seed(seed: Any, owner: str) -> int | np.random.Generator | None:
+    """``seed`` if it is None, a non-negative int or a ``np.random.Generator``."""
+    ok = (
+        seed is None
+        or isinstance(seed, np.random.Generator)
+        or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0)
+    )
+    if not ok:
+        raise ValueError(
+            f"{owner}: seed must be None, a non-negative int or a np.random.Generator, got {seed!r}"
+        )
+    return seed

@@ -1,0 +1,290 @@
+"""Conv2D: forward against SciPy's correlate, exact gradients, lazy build, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from beras import config, initializers
+from beras.core import NoLocalJacobianError, Variable
+from beras.gradient_tape import GradientTape
+from beras.layers import Conv2D
+from beras.layers import _conv_utils as cu
+
+
+@pytest.fixture
+def float64():
+    previous = config.floatx()
+    config.set_floatx("float64")
+    yield
+    config.set_floatx(previous)
+
+
+def _tf_same(n, k, s):
+    out = -(-n // s)
+    total = max((out - 1) * s + k - n, 0)
+    return total // 2, total - total // 2
+
+
+def reference(x, kernel, bias, strides, padding):
+    """Per (in, out) channel pair a SciPy 2-D correlation, summed over the inputs."""
+    kh, kw = kernel.shape[:2]
+    if padding == "same":
+        pads = (_tf_same(x.shape[1], kh, strides[0]), _tf_same(x.shape[2], kw, strides[1]))
+    else:
+        pads = ((0, 0), (0, 0))
+    return _correlate(x, kernel, bias, strides, pads)
+
+
+def _correlate(x, kernel, bias, strides, pads):
+    xp = np.pad(x, [(0, 0), pads[0], pads[1], (0, 0)])
+    b, _, _, c_in = x.shape
+    f = kernel.shape[3]
+    outs = []
+    for n in range(b):
+        planes = []
+        for o in range(f):
+            acc = sum(
+                signal.correlate(xp[n, :, :, c], kernel[:, :, c, o], mode="valid")
+                for c in range(c_in)
+            )
+            planes.append(acc[:: strides[0], :: strides[1]] + bias[o])
+        outs.append(np.stack(planes, axis=-1))
+    return np.stack(outs)
+
+
+def numeric_grad(f, arr, upstream, eps=1e-6):
+    """Central differences of ``sum(f() * upstream)`` with respect to ``arr`` (in place)."""
+    grad = np.zeros_like(arr)
+    for idx in np.ndindex(arr.shape):
+        old = arr[idx]
+        arr[idx] = old + eps
+        plus = np.sum(np.asarray(f()) * upstream)
+        arr[idx] = old - eps
+        minus = np.sum(np.asarray(f()) * upstream)
+        arr[idx] = old
+        grad[idx] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def make(filters, kernel_size, c_in, seed=0, **kwargs):
+    layer = Conv2D(filters, kernel_size, seed=seed, **kwargs)
+    layer.build((None, 9, 9, c_in))
+    rng = np.random.default_rng(seed + 1)
+    if layer.bias is not None:
+        layer.bias[...] = rng.normal(size=layer.bias.shape)
+    return layer
+
+
+# ------------------------------------------------------------------------------ forward
+CASES = [
+    # (input shape, filters, kernel, strides, padding)
+    ((2, 7, 6, 3), 4, (3, 3), (1, 1), "valid"),
+    ((2, 7, 6, 3), 4, (3, 3), (1, 1), "same"),
+    ((1, 8, 8, 2), 3, (2, 2), (1, 1), "same"),  # even kernel: odd padding after
+    ((2, 9, 7, 1), 2, (4, 2), (2, 3), "same"),
+    ((2, 9, 7, 2), 2, (3, 2), (2, 2), "valid"),
+    ((1, 5, 5, 2), 1, (5, 5), (1, 1), "valid"),  # the window covers the whole input
+    ((3, 6, 6, 2), 2, (1, 1), (2, 2), "same"),
+]
+
+
+@pytest.mark.parametrize(("shape", "filters", "kernel", "strides", "padding"), CASES)
+def test_forward_matches_scipy_correlate(float64, shape, filters, kernel, strides, padding):
+    rng = np.random.default_rng(1)
+    layer = make(filters, kernel, shape[-1], strides=strides, padding=padding)
+    x = rng.normal(size=shape)
+    out = layer(x)
+    expected = reference(x, np.asarray(layer.kernel), np.asarray(layer.bias), strides, padding)
+    assert out.shape == expected.shape
+    assert layer.compute_output_shape(shape) == expected.shape
+    assert layer.compute_output_shape((None, *shape[1:])) == (None, *expected.shape[1:])
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_same_padding_is_tensorflows():
+    # total padding 1 for an even kernel at stride 1: none before, one after
+    assert cu.same_padding(8, 2, 1) == (0, 1)
+    assert cu.same_padding(7, 3, 1) == (1, 1)
+    assert cu.same_padding(9, 4, 2) == (1, 2)
+    assert cu.same_padding(6, 1, 2) == (0, 0)
+
+
+def test_no_bias_and_int_arguments(float64):
+    layer = Conv2D(2, 3, strides=1, use_bias=False, seed=0)
+    x = np.random.default_rng(0).normal(size=(1, 5, 5, 2))
+    out = layer(x)
+    assert [w.name for w in layer.weights] == ["kernel"]
+    assert layer.kernel_size == (3, 3)
+    np.testing.assert_allclose(
+        out, reference(x, np.asarray(layer.kernel), np.zeros(2), (1, 1), "valid"), atol=1e-12
+    )
+
+
+def test_float32_policy_and_int_inputs():
+    layer = Conv2D(2, 3, seed=0)
+    out = layer(np.ones((1, 4, 4, 1), dtype=np.int64))
+    assert layer.kernel.dtype == np.float32
+    assert out.dtype == np.float32
+    out64 = layer(np.ones((1, 4, 4, 1), dtype=np.float64))
+    assert out64.dtype == np.float32  # inputs are cast to the weights' dtype
+
+
+# ------------------------------------------------------------------------ weights, build
+def test_weights_built_lazily_from_the_channel_count():
+    layer = Conv2D(5, (3, 2), seed=0)
+    assert layer.weights == []
+    assert not layer.built
+    layer(np.zeros((2, 6, 6, 4)))
+    assert layer.built
+    assert [w.name for w in layer.weights] == ["kernel", "bias"]
+    assert layer.kernel.shape == (3, 2, 4, 5)
+    assert layer.bias.shape == (5,)
+    assert all(isinstance(w, Variable) and w.trainable for w in layer.weights)
+    np.testing.assert_array_equal(layer.bias, 0.0)
+
+
+def test_glorot_uniform_uses_the_receptive_field():
+    assert initializers.compute_fans((3, 3, 4, 8)) == (36, 72)
+    assert initializers.compute_fans((4, 8)) == (4, 8)
+    layer = Conv2D(64, 3, seed=0)
+    layer.build((None, 5, 5, 32))
+    limit = np.sqrt(6.0 / (3 * 3 * 32 + 3 * 3 * 64))
+    kernel = np.asarray(layer.kernel)
+    assert np.abs(kernel).max() <= limit
+    assert np.abs(kernel).max() > 0.95 * limit  # not a narrower (dense-fan) distribution
+    np.testing.assert_allclose(kernel.std(), limit / np.sqrt(3), rtol=0.03)
+
+
+def test_seed_makes_the_draw_reproducible():
+    a, b = Conv2D(3, 3, seed=7), Conv2D(3, 3, seed=7)
+    a.build((None, 4, 4, 2))
+    b.build((None, 4, 4, 2))
+    np.testing.assert_array_equal(a.kernel, b.kernel)
+
+
+# ---------------------------------------------------------------------------- gradients
+GRAD_CASES = [
+    ((2, 5, 5, 3), 2, (3, 3), (1, 1), "valid"),
+    ((2, 5, 6, 2), 3, (3, 3), (1, 1), "same"),
+    ((1, 6, 6, 2), 2, (2, 2), (1, 1), "same"),
+    ((2, 7, 6, 1), 2, (3, 2), (2, 3), "same"),
+    ((2, 7, 7, 2), 2, (3, 3), (2, 2), "valid"),  # stride leaves the last row unread
+    ((1, 4, 4, 2), 2, (2, 2), (3, 3), "valid"),
+]
+
+
+@pytest.mark.parametrize(("shape", "filters", "kernel", "strides", "padding"), GRAD_CASES)
+def test_gradients_match_central_differences(float64, shape, filters, kernel, strides, padding):
+    rng = np.random.default_rng(2)
+    layer = make(filters, kernel, shape[-1], strides=strides, padding=padding)
+    x = rng.normal(size=shape)
+    out = layer(x)
+    upstream = rng.normal(size=out.shape)
+
+    (dx,) = layer.compose_input_gradients([upstream])
+    dk, db = layer.compose_weight_gradients([upstream])
+    np.testing.assert_allclose(dx, numeric_grad(lambda: layer.forward(x), x, upstream), atol=1e-7)
+    np.testing.assert_allclose(
+        dk, numeric_grad(lambda: layer.forward(x), layer.kernel, upstream), atol=1e-7
+    )
+    np.testing.assert_allclose(
+        db, numeric_grad(lambda: layer.forward(x), layer.bias, upstream), atol=1e-7
+    )
+
+
+def test_gradient_tape_end_to_end(float64):
+    """Two Conv2D calls through a tape: the gradients of sum(out) match central differences."""
+    rng = np.random.default_rng(3)
+    first = make(3, 3, 2, seed=1, padding="same")
+    second = make(2, 2, 3, seed=2, strides=2)
+    x = Variable(rng.normal(size=(2, 6, 6, 2)))
+    with GradientTape() as tape:
+        out = second(first(x))
+    grads = tape.gradient(out, [x, first.kernel, second.kernel, second.bias])
+    ones = np.ones(out.shape)
+
+    def f():
+        return second.forward(first.forward(x))
+
+    for grad, source in zip(grads, [x, first.kernel, second.kernel, second.bias]):
+        np.testing.assert_allclose(grad, numeric_grad(f, source, ones), atol=1e-7)
+
+
+def test_kernel_gradient_outside_a_tape_rebuilds_the_columns(float64):
+    layer = make(2, 3, 2)
+    x = np.random.default_rng(4).normal(size=(2, 5, 5, 2))
+    upstream = np.random.default_rng(5).normal(size=(2, 3, 3, 2))
+    layer(x)  # no tape: no columns kept
+    assert layer._cols is None
+    outside = layer.compose_weight_gradients([upstream])
+    with GradientTape():
+        layer(x)
+    assert layer._cols is not None
+    inside = layer.compose_weight_gradients([upstream])
+    for a, b in zip(outside, inside):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_has_no_local_jacobian():
+    layer = Conv2D(2, 3, seed=0)
+    layer(np.zeros((1, 4, 4, 1)))
+    assert Conv2D.has_local_jacobian is False
+    with pytest.raises(NoLocalJacobianError):
+        layer.get_input_gradients()
+    with pytest.raises(NoLocalJacobianError):
+        layer.get_weight_gradients()
+
+
+# ------------------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"filters": 0, "kernel_size": 3}, "filters"),
+        ({"filters": 2, "kernel_size": 0}, "kernel_size"),
+        ({"filters": 2, "kernel_size": (3, -1)}, "kernel_size"),
+        ({"filters": 2, "kernel_size": (3, 3, 3)}, "kernel_size"),
+        ({"filters": 2, "kernel_size": 3, "strides": 0}, "strides"),
+        ({"filters": 2, "kernel_size": 3, "padding": "full"}, "padding"),
+        ({"filters": 2, "kernel_size": 3, "kernel_initializer": "orthogonal"}, "initializer"),
+        ({"filters": 2, "kernel_size": 3, "seed": -1}, "seed"),
+    ],
+)
+def test_bad_arguments_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Conv2D(**kwargs)
+
+
+def test_wrong_rank_names_the_layer_and_changes_nothing():
+    layer = Conv2D(2, 3, seed=0)
+    with pytest.raises(ValueError, match=r"Conv2D.*rank 4.*\(5, 5, 1\).*batch axis"):
+        layer(np.zeros((5, 5, 1)))
+    assert not layer.built
+    assert layer.weights == []
+
+
+def test_channel_mismatch_after_build_changes_nothing():
+    layer = Conv2D(2, 3, seed=0)
+    layer(np.ones((1, 5, 5, 3)))
+    kernel = np.array(layer.kernel)
+    out_before = np.array(layer.outputs[0])
+    with pytest.raises(ValueError, match=r"Conv2D.*built for inputs with 3 channels.*got.*4"):
+        layer(np.ones((1, 5, 5, 4)))
+    np.testing.assert_array_equal(layer.kernel, kernel)
+    np.testing.assert_array_equal(layer.outputs[0], out_before)
+    assert layer.inputs[0].shape == (1, 5, 5, 3)
+
+
+def test_window_larger_than_the_input():
+    layer = Conv2D(2, (4, 2), seed=0)
+    with pytest.raises(ValueError, match=r"Conv2D.*kernel \(4, 2\) is larger.*\(3, 5\)"):
+        layer(np.ones((1, 3, 5, 1)))
+    assert not layer.built
+    # "same" pads up to the window: the same input is fine there
+    assert Conv2D(2, (4, 2), padding="same", seed=0)(np.ones((1, 3, 5, 1))).shape == (1, 3, 5, 2)
+
+
+def test_non_numeric_inputs_are_refused():
+    with pytest.raises(TypeError, match="Conv2D"):
+        Conv2D(2, 3)(np.full((1, 4, 4, 1), "a"))

@@ -1,0 +1,161 @@
+"""Properties of the optimizers' construction, validation and arithmetic.
+
+* The documented defaults are the values an optimizer actually uses.
+* Every hyperparameter is validated on its documented range (``learning_rate`` and
+  ``epsilon`` positive and finite, the betas in ``[0, 1)``), and a bad value (or one that is
+  no number) is an error naming the optimizer, the hyperparameter and the value given.
+* ``optimizers.get`` passes the learning rate and every keyword on, for every name.
+* A parameter is updated in its own dtype's arithmetic: float64 gradients for a float32
+  parameter give bit for bit the update of their float32 cast.
+* State belongs to a parameter object, not to a memory address: a new parameter starts
+  from fresh state even when Python gives it the id of a parameter that no longer exists.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+from beras import optimizers
+from beras.core import Variable
+from beras.optimizers import Adam, BasicOptimizer, RMSProp
+
+
+def _names(message: str, *facts: str) -> None:
+    """Each fact appears in the message as a whole word (case-sensitive)."""
+    for fact in facts:
+        assert re.search(rf"(?<!\w){re.escape(fact)}(?!\w)", message), (fact, message)
+
+
+def test_documented_defaults_are_used():
+    adam = Adam()
+    assert (adam.learning_rate, adam.beta_1, adam.beta_2, adam.epsilon) == (
+        0.001,
+        0.9,
+        0.999,
+        1e-7,
+    )
+    assert adam.amsgrad is False
+    rms = RMSProp(0.01)
+    assert (rms.learning_rate, rms.beta, rms.epsilon) == (0.01, 0.9, 1e-6)
+
+
+HYPERPARAMETERS = [
+    (RMSProp, "beta", "unit"),
+    (RMSProp, "epsilon", "positive"),
+    (Adam, "beta_1", "unit"),
+    (Adam, "beta_2", "unit"),
+    (Adam, "epsilon", "positive"),
+]
+
+
+def _make(cls, **kwargs):
+    return cls(0.01, **kwargs)
+
+
+@pytest.mark.parametrize(("cls", "what", "kind"), HYPERPARAMETERS)
+def test_hyperparameter_ranges(cls, what, kind):
+    if kind == "unit":
+        assert getattr(_make(cls, **{what: 0.0}), what) == 0.0  # [0, 1): 0 is valid
+        assert getattr(_make(cls, **{what: 0.999}), what) == 0.999
+        bad = [1.0, 1.5, -0.1]
+    else:
+        assert getattr(_make(cls, **{what: 1e-30}), what) == 1e-30
+        bad = [0.0, -1e-8, float("inf"), float("nan")]
+    for value in bad:
+        with pytest.raises(ValueError) as err:
+            _make(cls, **{what: value})
+        _names(str(err.value), cls.__name__, what, repr(value))
+
+
+@pytest.mark.parametrize(("cls", "what", "kind"), HYPERPARAMETERS)
+def test_hyperparameter_of_the_wrong_type(cls, what, kind):
+    with pytest.raises(TypeError) as err:
+        _make(cls, **{what: "small"})
+    _names(str(err.value), cls.__name__, what, "'small'")
+
+
+@pytest.mark.parametrize("cls", [BasicOptimizer, RMSProp, Adam])
+def test_learning_rate_errors_name_the_optimizer_and_the_value(cls):
+    with pytest.raises(TypeError) as err:
+        cls(None)
+    _names(str(err.value), cls.__name__, "learning_rate", "None")
+    with pytest.raises(ValueError) as err:
+        cls(-0.5)
+    _names(str(err.value), cls.__name__, "learning_rate", "-0.5")
+
+
+def test_get_passes_the_learning_rate_and_keywords_on():
+    for name, cls in [("sgd", BasicOptimizer), ("rmsprop", RMSProp), ("adam", Adam)]:
+        assert type(optimizers.get(name, 0.05)) is cls
+        assert optimizers.get(name, 0.05).learning_rate == 0.05
+    assert optimizers.get("rmsprop", 0.05, beta=0.5).beta == 0.5
+    ams = optimizers.get("amsgrad", 0.05, beta_1=0.5, epsilon=1e-3)
+    assert (ams.learning_rate, ams.beta_1, ams.epsilon, ams.amsgrad) == (0.05, 0.5, 1e-3, True)
+
+
+def test_unknown_name_lists_exactly_the_valid_names():
+    with pytest.raises(ValueError) as err:
+        optimizers.get("adagrad", 0.1)
+    listed = re.search(r"expected one of (\[.*\])", str(err.value)).group(1)
+    assert listed == repr(["adam", "amsgrad", "rmsprop", "sgd"])
+    assert listed == repr(sorted(optimizers.OPTIMIZERS))  # the one table
+    assert type(optimizers.get("basic", 0.1)) is BasicOptimizer  # the course's alias
+
+
+@pytest.mark.parametrize("make", [lambda: BasicOptimizer(0.1), lambda: RMSProp(0.1), Adam])
+def test_float32_parameters_update_in_float32_arithmetic(make):
+    rng = np.random.default_rng(0)
+    g64 = rng.normal(size=(50,)) * 3
+    start = rng.normal(size=(50,)).astype(np.float32)
+    a, b = Variable(start.copy()), Variable(start.copy())
+    opt_a, opt_b = make(), make()
+    for _ in range(3):
+        opt_a.apply_gradients([a], [g64])
+        opt_b.apply_gradients([b], [g64.astype(np.float32)])
+    assert a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+
+
+def test_a_new_parameter_starts_from_fresh_state_even_at_a_recycled_id():
+    """RMSProp's first step on a fresh parameter is ``lr * g / (sqrt((1 - beta) g^2) + eps)``;
+    parameters created and dropped one after another (as a model rebuilt in a loop) often
+    land at a recycled address."""
+    opt = RMSProp(0.1)
+    g = np.full(4, 2.0)
+    fresh = 0.1 * 2.0 / (np.sqrt(0.1 * 4.0) + 1e-6)
+    for _ in range(20):
+        p = Variable(np.zeros(4))
+        opt.apply_gradients([p], [g])
+        np.testing.assert_allclose(p, -fresh, rtol=1e-12)
+        del p
+        gc.collect()
+
+
+def test_read_only_parameter_is_an_error_naming_it():
+    p = Variable(np.ones(2))
+    q = Variable(np.ones(2))
+    q.flags.writeable = False
+    with pytest.raises(ValueError) as err:
+        Adam(0.1).apply_gradients([p, q], [np.ones(2), np.ones(2)])
+    _names(str(err.value), "Adam.apply_gradients", "parameter 1", "read-only")
+    np.testing.assert_array_equal(p, [1.0, 1.0])  # nothing updated
+
+
+def test_non_float_parameter_error_names_its_type_and_index():
+    with pytest.raises(TypeError) as err:
+        RMSProp(0.1).apply_gradients([Variable(np.ones(2)), [1.0, 2.0]], [np.ones(2)] * 2)
+    _names(str(err.value), "RMSProp.apply_gradients", "list", "index 1")
+
+
+def test_an_overflowing_step_is_one_clear_error_not_a_numpy_warning():
+    p = Variable(np.ones(3, dtype=np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(FloatingPointError, match="no parameter was updated"):
+            BasicOptimizer(1e6).apply_gradients([p], [np.full(3, 1e33, np.float32)])
+    np.testing.assert_array_equal(p, [1.0, 1.0, 1.0])

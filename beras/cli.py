@@ -120,6 +120,18 @@ def _add_choice(
     )
 
 
+def _add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=_type(_int_at_least(1)),
+        default=None,
+        metavar="N",
+        help="BLAS threads for matrix products (default: OPENBLAS_NUM_THREADS, "
+        "OMP_NUM_THREADS or MKL_NUM_THREADS if set, else 1 for small models and the "
+        "idle cores for large ones)",
+    )
+
+
 def _wrap(text: str) -> str:
     import textwrap
 
@@ -321,15 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip training_curves.png and predictions.png",
     )
-    t.add_argument(
-        "--threads",
-        type=_type(_int_at_least(1)),
-        default=None,
-        metavar="N",
-        help="BLAS threads for matrix products (default: OPENBLAS_NUM_THREADS, "
-        "OMP_NUM_THREADS or MKL_NUM_THREADS if set, else 1 for small models and the "
-        "idle cores for large ones)",
-    )
+    _add_threads(t)
 
     e = commands.add_parser(
         "evaluate",
@@ -381,15 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="also save the test predictions (.npy) here",
     )
-    e.add_argument(
-        "--threads",
-        type=_type(_int_at_least(1)),
-        default=None,
-        metavar="N",
-        help="BLAS threads for matrix products (default: OPENBLAS_NUM_THREADS, "
-        "OMP_NUM_THREADS or MKL_NUM_THREADS if set, else 1 for small models and the "
-        "idle cores for large ones)",
-    )
+    _add_threads(e)
     return parser
 
 

@@ -89,9 +89,11 @@ def _verdict(target: tuple[str, float], value: float) -> str:
 
 def _run_name(i: int, run: dict[str, Any]) -> str:
     threads = run["data"].get("machine_info", {}).get("openblas_runtime", {}).get("threads")
-    return f"run {i + 1}" + (
-        f" ({threads} BLAS thread{'s' if threads != 1 else ''})" if threads else ""
-    )
+    timers = {b.get("options", {}).get("timer") for b in run["data"].get("benchmarks", [])}
+    notes = [f"{threads} BLAS thread{'s' if threads != 1 else ''}"] if threads else []
+    if "process_time" in timers:  # --benchmark-timer=time.process_time
+        notes.append("CPU time")
+    return f"run {i + 1}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def ratio_tables(runs: list[dict[str, Any]]) -> list[str]:

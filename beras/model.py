@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from . import checkpoint, trainer
-from .callbacks import Callback
+from .callbacks import Callback, History
 from .core import Diffable, Tensor, has_training_mode
 from .gradient_tape import GradientTape
 from .optimizers import all_finite
+from .runstate import FitLoop
 from .summary import layer_built, output_shape
 from .summary import summary as _summary
 from .trainer import NonFiniteLossError
@@ -73,6 +74,8 @@ class Model(Diffable):
         self.interrupted_at: tuple[int, int] | None = None  # (epoch, samples seen) at Ctrl-C
         #: ``(None, *input.shape[1:])`` of the last call or ``build`` (what ``summary`` shows).
         self.input_shape: tuple[Any, ...] | None = None
+        self.history: History | None = None  # the History of the last fit
+        self.fit_loop: FitLoop | None = None  # set while fit runs (see beras.runstate)
 
     def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
         if has_training_mode(self):
@@ -180,8 +183,15 @@ class Model(Diffable):
         callbacks: Sequence[Callback] = (),
         validation_split: float = 0.0,
         seed: int | np.random.Generator | None = None,
+        initial_epoch: int = 0,
     ) -> dict[str, list[float]]:
-        """Train for ``epochs`` passes over ``(x, y)``; returns the per-epoch history.
+        """Train until epoch ``epochs``; returns the per-epoch history.
+
+        As in Keras, ``epochs`` is the index of the last epoch, not a count: training runs
+        epochs ``initial_epoch`` to ``epochs - 1`` (``initial_epoch`` continues a previous
+        run's numbering: callbacks and schedules see the true epoch indices, and the
+        history covers these epochs only). A :class:`~beras.callbacks.BackupAndRestore`
+        among ``callbacks`` may restore a backed-up run and start after its last epoch.
 
         Batches are reshuffled every epoch from a seeded generator (``seed``, else Beras's
         global one); the last partial batch is kept; epoch metrics are averages weighted
@@ -192,6 +202,11 @@ class Model(Diffable):
         naming the epoch and batch (also kept in ``stop_reason``). On Ctrl-C,
         ``interrupted_at`` is ``(epoch, samples seen in it)`` and ``KeyboardInterrupt``
         propagates.
+
+        ``model.history`` is the :class:`~beras.callbacks.History` callback that recorded
+        the returned dict; it runs before the other callbacks at each epoch end, and
+        ``BackupAndRestore`` callbacks run after all the others (so a backup holds the
+        epoch's final state, and a restore comes after every ``on_train_begin``).
         """
         return trainer.fit(
             self,
@@ -205,6 +220,7 @@ class Model(Diffable):
             callbacks=callbacks,
             validation_split=validation_split,
             seed=seed,
+            initial_epoch=initial_epoch,
         )
 
     def evaluate(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -13,9 +13,7 @@ from ..validation import as_float_array, positive_int
 
 __all__ = ["DENSE_INITIALIZERS", "Dense"]
 
-DENSE_INITIALIZERS = Literal[
-    "zero", "normal", "xavier", "kaiming", "xavier uniform", "kaiming uniform"
-]
+DENSE_INITIALIZERS = initializers.InitializerName
 
 
 class Dense(Diffable):

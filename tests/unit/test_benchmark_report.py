@@ -65,7 +65,7 @@ def test_strict_target_is_strict(report: ModuleType) -> None:
 
 
 def test_update_rewrites_only_the_named_section(report: ModuleType, tmp_path: Path) -> None:
-    doc = tmp_path / "BENCH.md"
+    doc = tmp_path / "tables.txt"
     doc.write_text(
         "intro\n<!-- report:begin -->\nMLP TABLES\n<!-- report:end -->\nmiddle\n"
         "<!-- report:begin conv -->\nOLD\n<!-- report:end conv -->\ntail\n",
@@ -83,7 +83,7 @@ def test_update_rewrites_only_the_named_section(report: ModuleType, tmp_path: Pa
 
 
 def test_update_without_the_section_changes_nothing(report: ModuleType, tmp_path: Path) -> None:
-    doc = tmp_path / "BENCH.md"
+    doc = tmp_path / "tables.txt"
     doc.write_text("no markers here\n", encoding="utf-8")
     run = _run(tmp_path, "a.json", beras=0.15, torch=0.1)
     assert report.main([run, "--section", "conv", "--update", str(doc)]) == 2

@@ -16,7 +16,7 @@ import math
 import os
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import IO, NamedTuple
 
 import numpy as np
@@ -33,6 +33,7 @@ MAX_BYTES = 1 << 32
 _MAX_DEFLATE_RATIO = 1032
 _MAX_HEADER = 10_000  # bytes of an array's header, numpy's own default limit
 _MAX_NDIM = 32
+_CHUNK = 1 << 20
 _NUMERIC_KINDS = "biufc"
 _READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError)
 
@@ -49,6 +50,7 @@ class Member(NamedTuple):
 def read_npz(
     path: str | os.PathLike[str],
     *,
+    keys: Collection[str] | None = None,
     max_members: int = MAX_MEMBERS,
     max_bytes: int = MAX_BYTES,
     check: Callable[[Mapping[str, Member]], None] | None = None,
@@ -58,7 +60,9 @@ def read_npz(
     All headers are read and checked first; ``check`` (if given) then sees every
     :class:`Member` and may raise to refuse the file before any array is read (e.g.
     names or shapes that do not fit). Only numeric dtypes (bool, integers, floats,
-    complex) are accepted; object arrays are refused, never unpickled.
+    complex) are accepted; object arrays are refused, never unpickled. With ``keys``,
+    only those arrays are read (and counted against ``max_bytes``); the others are
+    checked from their headers only.
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -72,16 +76,16 @@ def read_npz(
             members = _headers(archive, infos, path, size, max_members)
             if check is not None:
                 check(members)
-            total = sum(m.nbytes for m in members.values())
+            wanted = [
+                (name, info) for name, info in zip(members, infos) if keys is None or name in keys
+            ]
+            total = sum(members[name].nbytes for name, _ in wanted)
             if total > max_bytes:
                 raise BadFileError(
                     f"{path}: its arrays declare {total} bytes, more than the limit of "
                     f"{max_bytes}; refusing to read them"
                 )
-            return {
-                name: _read_data(archive, info, members[name], path)
-                for name, info in zip(members, infos)
-            }
+            return {name: _read_data(archive, info, members[name], path) for name, info in wanted}
     except FileNotFoundError:
         raise
     except BadFileError:
@@ -188,8 +192,15 @@ def _read_data(
             else np.lib.format.read_array_header_2_0
         )
         _, fortran, _ = reader(f, max_header_size=_MAX_HEADER)
-        data = bytearray(f.read(member.nbytes))  # bounded by the member's declared size
-        if len(data) != member.nbytes:
-            raise BadFileError(f"{where}: truncated: {len(data)} of {member.nbytes} data bytes")
-    array = np.frombuffer(data, dtype=member.dtype, count=math.prod(member.shape))
+        data = np.empty(member.nbytes, np.uint8)  # the declared size, checked and bounded
+        done = 0
+        while done < member.nbytes:  # in pieces: no second copy of the whole array
+            chunk = f.read(min(_CHUNK, member.nbytes - done))
+            if not chunk:
+                raise BadFileError(f"{where}: truncated: {done} of {member.nbytes} data bytes")
+            data[done : done + len(chunk)] = np.frombuffer(chunk, np.uint8)
+            done += len(chunk)
+        if f.read(1):
+            raise BadFileError(f"{where}: data continues past its declared size")
+    array = data.view(member.dtype)
     return array.reshape(member.shape, order="F" if fortran else "C")

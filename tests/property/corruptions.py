@@ -91,10 +91,16 @@ def npy_header_only(shape: tuple[int, ...], descr: str = "<f4", data: bytes = b"
 
 
 def zip_bytes(members: dict[str, bytes], deflate: bool = False) -> bytes:
+    """An archive of ``members`` (the same request is built once: bombs are slow to deflate)."""
+    return _zip_bytes(tuple(members.items()), deflate)
+
+
+@functools.lru_cache(maxsize=64)
+def _zip_bytes(members: tuple[tuple[str, bytes], ...], deflate: bool) -> bytes:
     buf = io.BytesIO()
     method = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
     with zipfile.ZipFile(buf, "w", compression=method) as z:
-        for name, data in members.items():
+        for name, data in members:
             z.writestr(name, data)
     return buf.getvalue()
 
@@ -161,11 +167,16 @@ def npz_corruptions(draw: st.DrawFn, arrays: dict[str, np.ndarray]) -> Corruptio
     elif kind == "missing":
         del members[key]
     elif kind == "many members":
-        members.update({f"m{i}.npy": npy_bytes(np.zeros(1, np.uint8)) for i in range(2000)})
+        members.update({f"m{i}.npy": _tiny_npy() for i in range(2000)})
     else:  # a member that deflates to 50 MB of zeros behind a small header
         members[key] = _deflate_bomb_member()
         return f"{victim}: deflate bomb", zip_bytes(members, deflate=True)
     return f"{victim}: {kind}", zip_bytes(members)
+
+
+@functools.cache
+def _tiny_npy() -> bytes:
+    return npy_bytes(np.zeros(1, np.uint8))
 
 
 @functools.cache

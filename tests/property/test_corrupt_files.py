@@ -46,7 +46,6 @@ from beras.fileio import BadFileError
 from beras.layers import Dense
 from beras.model import SequentialModel
 from beras.testing.strategies import budget
-from tests.conftest import dataset_dir
 
 from .corruptions import (
     bounded,
@@ -138,8 +137,8 @@ STEMS = {
 @functools.cache
 def mnist_idx() -> dict[str, bytes]:
     """Raw IDX bytes of real MNIST digits: test digits 0-59 as "train", 60-99 as "test"."""
-    folder = dataset_dir("mnist")
-    assert folder is not None
+    roots = [Path(p) for p in os.environ.get("BERAS_DATA", "").split(os.pathsep) if p]
+    folder = next(root / "mnist" for root in roots if (root / "mnist").is_dir())
     images = gzip.decompress((folder / "t10k-images-idx3-ubyte.gz").read_bytes())
     labels = gzip.decompress((folder / "t10k-labels-idx1-ubyte.gz").read_bytes())
     x = np.frombuffer(images, np.uint8, offset=16).reshape(-1, 28, 28)[:100]

@@ -5,13 +5,15 @@
 flags (same architecture, learning-rate schedule, epochs, batch size and seed), prints
 progress and the test accuracy, and saves the test predictions to ``predictions.npy``
 (shape ``(10000, 10)``). ``beras train --help`` shows the settings and their values.
+BLAS threads are chosen as ``beras train`` chooses them (one for this model, unless
+``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` says otherwise).
 """
 
 from __future__ import annotations
 
 import sys
 
-from beras import training
+from beras import threads, training
 from beras.fileio import save_npy
 from beras.losses import CategoricalCrossEntropy
 from beras.metrics import CategoricalAccuracy
@@ -45,7 +47,11 @@ def main(predictions_path: str = "predictions.npy") -> float:
     train_x, train_y, test_x, test_y = load_and_preprocess_data()
     model = get_model()
     model.compile(get_optimizer(), get_loss_fn(), get_acc_fn())
-    result = training.fit_and_evaluate(model, (train_x, train_y), (test_x, test_y), CONFIG)
+    sizes = (train_x.shape[1], *CONFIG.hidden, 10)
+    flops = threads.dense_step_flops(sizes, CONFIG.batch_size)
+    with threads.limit(threads.choose(None, flops, override="OPENBLAS_NUM_THREADS=N")) as line:
+        print(line)
+        result = training.fit_and_evaluate(model, (train_x, train_y), (test_x, test_y), CONFIG)
     if result.status != "completed":
         print(f"Training stopped early: {result.message}", file=sys.stderr)
     print(f"Test loss: {result.test['loss']:.4f} - test accuracy: {100 * result.test['acc']:.2f}%")

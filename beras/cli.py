@@ -15,20 +15,15 @@ import math
 import os
 import sys
 from collections.abc import Callable as Fn
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .datasets import DATASETS
+from .datasets import title as dataset_title
 from .fileio import save_npy
+from .optimizers import OPTIMIZERS
 from .runs import TrainingInterrupted, evaluate, train
-from .training import (
-    ACTIVATIONS,
-    DATASET_TITLES,
-    DATASETS,
-    INITIALIZERS,
-    OPTIMIZERS,
-    SCHEDULES,
-    TrainConfig,
-)
+from .training import HIDDEN_ACTIVATIONS, INITIALIZERS, SCHEDULES, TrainConfig
 
 __all__ = ["main"]
 
@@ -95,8 +90,9 @@ def _int_at_least(minimum: int) -> Fn[[str], int]:
     return parse
 
 
-def _choice(options: Sequence[str]) -> Fn[[str], str]:
-    """Case-insensitive choice; ``-`` and ``_`` are interchangeable."""
+def _choice(names: Iterable[str]) -> Fn[[str], str]:
+    """Case-insensitive choice among ``names``; ``-`` and ``_`` are interchangeable."""
+    options = tuple(names)
 
     def parse(text: str) -> str:
         key = text.strip().lower()
@@ -107,6 +103,18 @@ def _choice(options: Sequence[str]) -> Fn[[str], str]:
 
     parse.__name__ = "choice"
     return parse
+
+
+def _default_learning_rates() -> str:
+    """``"0.001 for adam, amsgrad and rmsprop; 0.1 for sgd"``, from the optimizer table."""
+    names: dict[float, list[str]] = {}
+    for name, entry in OPTIMIZERS.items():
+        names.setdefault(entry.default_learning_rate, []).append(name)
+    return "; ".join(
+        f"{lr:g} for "
+        + (" and ".join([", ".join(group[:-1]), group[-1]]) if group[1:] else group[0])
+        for lr, group in names.items()
+    )
 
 
 def _wrap(text: str) -> str:
@@ -157,8 +165,10 @@ examples:
 data: MNIST and Fashion-MNIST are looked for in --data-dir, $BERAS_DATA/<name>/,
 ~/.beras/datasets/<name>/ and /usr/share/datasets/<name>/, then downloaded.
 
-speed: on a machine whose cores are busy with other work, NumPy's multithreaded BLAS
-can make training several times slower; OPENBLAS_NUM_THREADS=1 beras train ... avoids it.
+speed: NumPy's multithreaded BLAS makes small models slower, several times slower
+on a machine whose cores are busy with other work. beras train chooses the thread count
+itself (one for the default MLP; for larger ones, the idle cores) and prints it; --threads
+or OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS set by you take precedence.
 
 """
     + EXIT_STATUS
@@ -215,9 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--activation",
-        type=_type(_choice(ACTIVATIONS)),
+        type=_type(_choice(HIDDEN_ACTIVATIONS)),
         default=d.activation,
-        metavar="{" + ",".join(ACTIVATIONS) + "}",
+        metavar="{" + ",".join(HIDDEN_ACTIVATIONS) + "}",
         help="hidden-layer activation (default: %(default)s)",
     )
     t.add_argument(
@@ -242,8 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_type(_parse_positive_float),
         default=None,
         metavar="LR",
-        help="initial learning rate, > 0 (default: 0.001 for adam, amsgrad and "
-        "rmsprop; 0.1 for sgd)",
+        help=f"initial learning rate, > 0 (default: {_default_learning_rates()})",
     )
     t.add_argument(
         "--lr-schedule",
@@ -302,6 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip training_curves.png and predictions.png",
     )
+    t.add_argument(
+        "--threads",
+        type=_type(_int_at_least(1)),
+        default=None,
+        metavar="N",
+        help="BLAS threads for matrix products (default: OPENBLAS_NUM_THREADS, "
+        "OMP_NUM_THREADS or MKL_NUM_THREADS if set, else 1 for small models and the "
+        "idle cores for large ones)",
+    )
 
     e = commands.add_parser(
         "evaluate",
@@ -353,6 +371,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="also save the test predictions (.npy) here",
     )
+    e.add_argument(
+        "--threads",
+        type=_type(_int_at_least(1)),
+        default=None,
+        metavar="N",
+        help="BLAS threads for matrix products (default: OPENBLAS_NUM_THREADS, "
+        "OMP_NUM_THREADS or MKL_NUM_THREADS if set, else 1 for small models and the "
+        "idle cores for large ones)",
+    )
     return parser
 
 
@@ -394,7 +421,9 @@ def _main_train(args: argparse.Namespace) -> int:
     cfg = _config_from_args(args)
     out = args.out if args.out is not None else os.path.join("runs", cfg.dataset)
     try:
-        result = train(cfg, out, verbose=args.verbose, plots=not args.no_plots)
+        result = train(
+            cfg, out, verbose=args.verbose, plots=not args.no_plots, threads=args.threads
+        )
     except TrainingInterrupted as err:
         print(f"\n{err}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
@@ -423,6 +452,8 @@ def _main_evaluate(args: argparse.Namespace) -> int:
             dataset=args.dataset,
             data_dir=args.data_dir,
             batch_size=args.batch_size,
+            threads=args.threads,
+            print_fn=print,
         )
         if args.predictions:
             save_npy(args.predictions, predictions)
@@ -432,7 +463,7 @@ def _main_evaluate(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:  # missing or mismatched files, DatasetError
         _error("evaluate", str(err))
         return EXIT_FAILURE
-    title = DATASET_TITLES.get(cfg.dataset, cfg.dataset)
+    title = dataset_title(cfg.dataset)
     print(
         f"{title} test set: loss {metrics['loss']:.4f} - accuracy "
         f"{100 * metrics['acc']:.2f}% ({len(predictions):,} images)"

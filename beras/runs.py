@@ -33,19 +33,18 @@ from typing import Any
 import numpy as np
 
 from . import config as beras_config
+from . import datasets, optimizers
+from . import threads as blas_threads
 from .callbacks import ModelCheckpoint
 from .fileio import save_npy, write_json
 from .training import (
-    ACTIVATIONS,
-    DATASET_TITLES,
+    HIDDEN_ACTIVATIONS,
     INITIALIZERS,
-    OPTIMIZERS,
     TrainConfig,
     TrainingTracker,
     TrainResult,
     architecture,
     build_model,
-    class_names,
     compile_model,
     fit_and_evaluate,
     load_data,
@@ -98,9 +97,9 @@ def _config_from_json(data: Any, where: str) -> tuple[TrainConfig, int, int, str
         num_classes = _positive(int(data["num_classes"]), "num_classes")
         floatx = str(data.get("floatx", "float32"))
         for name, value, allowed in (
-            ("activation", cfg.activation, ACTIVATIONS),
+            ("activation", cfg.activation, HIDDEN_ACTIVATIONS),
             ("initializer", cfg.initializer, INITIALIZERS),
-            ("optimizer", cfg.optimizer, OPTIMIZERS),
+            ("optimizer", cfg.optimizer, tuple(optimizers.OPTIMIZERS)),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
@@ -171,8 +170,12 @@ def train(
     verbose: int = 1,
     plots: bool = True,
     print_fn: Fn[[str], None] = print,
+    threads: int | None = None,
 ) -> TrainResult:
     """Load ``cfg.dataset``, train, evaluate and write every output file into ``out``.
+
+    ``threads`` is ``--threads``: the BLAS thread count for the run (None: the
+    environment's, else :mod:`beras.threads`' default for the model's size).
 
     Raises:
         TrainingInterrupted: Ctrl-C; the last completed epoch's weights, config and
@@ -186,6 +189,7 @@ def train(
     tracker: TrainingTracker | None = None
     writer: _EpochWriter | None = None
     stage = "loading the data"
+    blas = contextlib.ExitStack()  # the BLAS thread limit, for the rest of the run
     try:
         x_train, y_train, x_test, y_test = load_data(cfg.dataset, cfg.data_dir)
         n_fit, n_val = _split_sizes(len(x_train), cfg.validation_split)
@@ -200,7 +204,7 @@ def train(
         set_random_seed(cfg.seed)
         model = compile_model(build_model(cfg, input_size, num_classes), cfg)
         params = sum(int(np.size(w)) for w in model.weights)
-        title = DATASET_TITLES.get(cfg.dataset, cfg.dataset)
+        title = datasets.title(cfg.dataset)
         print_fn(
             f"{title}: {n_fit:,} training, {n_val:,} validation and {len(x_test):,} test images"
         )
@@ -209,9 +213,9 @@ def train(
             f"({cfg.activation}, {cfg.kernel_initializer} init, {params:,} parameters)"
         )
         print_fn(f"Training: {cfg.describe()}")
-        hint = _busy_machine_hint()
-        if hint and verbose:
-            print_fn(hint)
+        sizes = (input_size, *cfg.hidden, num_classes)
+        step_flops = blas_threads.dense_step_flops(sizes, cfg.batch_size)
+        print_fn(blas.enter_context(blas_threads.limit(blas_threads.choose(threads, step_flops))))
         out.mkdir(parents=True, exist_ok=True)
         num_batches = math.ceil(n_fit / cfg.batch_size)
         tracker = TrainingTracker(cfg.epochs, num_batches)
@@ -261,6 +265,8 @@ def train(
         )
     except KeyboardInterrupt:
         raise TrainingInterrupted(_interrupt_message(out, stage, tracker, writer)) from None
+    finally:
+        blas.close()
 
     if result.status == "diverged":
         print_fn(
@@ -280,31 +286,6 @@ def train(
     if skipped:
         print_fn(skipped)
     return result
-
-
-_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _busy_machine_hint() -> str:
-    """A note when other processes already use every core and BLAS may use them all too.
-
-    Multithreaded BLAS spins while it waits for its threads: on shared cores an epoch can
-    take several times longer than with one thread.
-    """
-    if any(os.environ.get(name) for name in _THREAD_VARIABLES):
-        return ""
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not available on this platform
-        return ""
-    cpus = os.cpu_count() or 1
-    if cpus < 2 or load < cpus:
-        return ""
-    return (
-        f"Note: this machine is busy (load average {load:.1f} on {cpus} CPUs). "
-        "Multithreaded BLAS slows down badly on shared cores; if training is slow, "
-        "start it with OPENBLAS_NUM_THREADS=1."
-    )
 
 
 def _interrupt_message(
@@ -346,7 +327,7 @@ def _write_plots(
 ) -> None:
     from . import plots
 
-    title = DATASET_TITLES.get(cfg.dataset, cfg.dataset)
+    title = datasets.title(cfg.dataset)
     arch = architecture(cfg.hidden, input_size, num_classes)
     fig = plots.training_curves(
         result.history,
@@ -361,7 +342,7 @@ def _write_plots(
         x_test,
         y_test,
         result.predictions,
-        class_names=class_names(cfg.dataset),
+        class_names=datasets.class_names(cfg.dataset),
         title=f"{title} test set: {100 * result.test['acc']:.2f}% correct",
     )
     plots.save_png(fig, out / PREDICTIONS_PNG)
@@ -381,12 +362,15 @@ def evaluate(
     dataset: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     batch_size: int = 256,
+    threads: int | None = None,
+    print_fn: Fn[[str], None] | None = None,
 ) -> tuple[dict[str, float], np.ndarray, TrainConfig]:
     """Rebuild the model saved by ``train``, load ``weights`` and evaluate on a test set.
 
     The architecture comes from ``config_path`` (default: ``config.json`` beside the
     weights); the test set from ``dataset`` (default: the one it was trained on).
-    Returns the test metrics, the predictions and the config.
+    Returns the test metrics, the predictions and the config. ``threads`` is the BLAS
+    thread count (as in :func:`train`); the line saying which is passed to ``print_fn``.
 
     Raises:
         FileNotFoundError: no weights or config file.
@@ -417,16 +401,21 @@ def evaluate(
             f"classes; the {name} test set has {x_test.shape[1]} inputs and labels up to "
             f"{int(y_test.max())}"
         )
+    sizes = (input_size, *cfg.hidden, num_classes)
+    step_flops = blas_threads.dense_step_flops(sizes, batch_size, training=False)
     previous = beras_config.floatx()
     beras_config.set_floatx(floatx)
     try:
-        model = compile_model(build_model(cfg, input_size, num_classes), cfg)
-        model.load_weights(str(weights))
-        x_test = x_test.astype(floatx)
-        with np.errstate(over="ignore", invalid="ignore"):
-            metrics, predictions = model.evaluate(
-                x_test, one_hot(y_test, num_classes), batch_size=batch_size
-            )
+        with blas_threads.limit(blas_threads.choose(threads, step_flops)) as line:
+            if print_fn is not None:
+                print_fn(line)
+            model = compile_model(build_model(cfg, input_size, num_classes), cfg)
+            model.load_weights(str(weights))
+            x_test = x_test.astype(floatx)
+            with np.errstate(over="ignore", invalid="ignore"):
+                metrics, predictions = model.evaluate(
+                    x_test, one_hot(y_test, num_classes), batch_size=batch_size
+                )
     finally:
         beras_config.set_floatx(previous)
     return metrics, predictions, dataclasses.replace(cfg, dataset=name)

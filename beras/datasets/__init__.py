@@ -14,6 +14,8 @@ verified (``$BERAS_DATASET_MIRRORS`` overrides the mirrors; empty disables downl
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -27,20 +29,41 @@ __all__ = [
     "DatasetError",
     "DatasetNotFoundError",
     "cache_dir",
+    "class_names",
     "fashion_mnist",
     "load",
     "mnist",
     "mnist_mini",
+    "title",
 ]
 
-#: Canonical names accepted by :func:`load` (underscores work too).
-DATASETS = ("mnist", "fashion-mnist", "mnist-mini")
 
-_LOADERS = {
-    "mnist": mnist.load_data,
-    "fashion-mnist": fashion_mnist.load_data,
-    "mnist-mini": mnist_mini.load_data,
+class _Dataset(NamedTuple):
+    load_data: Callable[[Any], Any]
+    title: str
+    class_names: tuple[str, ...] | None = None  # None: the label itself is the name
+
+
+#: Every dataset by name; ``load``, ``title``, ``class_names`` and ``beras train
+#: --dataset`` all read this table.
+_DATASETS: dict[str, _Dataset] = {
+    "mnist": _Dataset(mnist.load_data, "MNIST"),
+    "fashion-mnist": _Dataset(fashion_mnist.load_data, "Fashion-MNIST", fashion_mnist.CLASS_NAMES),
+    "mnist-mini": _Dataset(mnist_mini.load_data, "MNIST-mini"),
 }
+
+#: Canonical names accepted by :func:`load` (underscores work too).
+DATASETS = tuple(_DATASETS)
+
+
+def _entry(name: str) -> _Dataset:
+    key = str(name).strip().lower().replace("_", "-")
+    if key not in _DATASETS:
+        raise ValueError(
+            f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)} "
+            "(underscores also accepted, e.g. 'fashion_mnist')"
+        )
+    return _DATASETS[key]
 
 
 def load(
@@ -54,10 +77,15 @@ def load(
     Raises:
         ValueError: ``name`` is not one of :data:`DATASETS`.
     """
-    key = str(name).strip().lower().replace("_", "-")
-    if key not in _LOADERS:
-        raise ValueError(
-            f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)} "
-            "(underscores also accepted, e.g. 'fashion_mnist')"
-        )
-    return _LOADERS[key](path)
+    return _entry(name).load_data(path)
+
+
+def title(name: str) -> str:
+    """The dataset's name as people write it (``"Fashion-MNIST"``)."""
+    return _entry(name).title
+
+
+def class_names(name: str) -> list[str] | None:
+    """Human-readable class names (None: the label itself is the name)."""
+    names = _entry(name).class_names
+    return None if names is None else list(names)

@@ -211,6 +211,7 @@ TRAIN_FLAGS = (
     "--out",
     "--verbose",
     "--no-plots",
+    "--threads",
 )
 
 
@@ -257,6 +258,7 @@ def test_help_documents_every_flag_with_its_default(
         "--data-dir",
         "--batch-size",
         "--predictions",
+        "--threads",
     }
 
 

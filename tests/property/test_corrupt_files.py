@@ -65,6 +65,26 @@ STRUCTURED = settings(SETTINGS, max_examples=budget(40))
 MiB = 1 << 20
 
 
+#: (target, outcome) -> [cases, largest peak bytes, longest seconds]; printed at the end
+#: of the module (run with ``-s``) as the figures of this suite.
+TALLY: dict[tuple[str, str], list[float]] = {}
+
+
+def _tally(target: str, outcome: str, peak: int, seconds: float) -> None:
+    row = TALLY.setdefault((target, outcome), [0, 0, 0.0])
+    row[0] += 1
+    row[1] = max(row[1], peak)
+    row[2] = max(row[2], seconds)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _print_tally():
+    yield
+    print("\ncorrupt files: target, outcome: cases, largest traced peak, longest load")
+    for (target, outcome), (cases, peak, seconds) in sorted(TALLY.items()):
+        print(f"  {target}, {outcome}: {cases}, {peak / MiB:.2f} MiB, {seconds:.3f} s")
+
+
 def _snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
@@ -96,10 +116,12 @@ def _check_weights_load(tmp_path: Path, original: dict[str, np.ndarray], what: s
     assert outcome.peak_bytes < 8 * MiB + 4 * len(data), (what, outcome.peak_bytes)
     assert path.read_bytes() == data
     assert os.listdir(tmp_path) == ["w.npz"]
+    result = "loaded the original" if outcome.error is None else "refused"
+    _tally("weights", result, outcome.peak_bytes, outcome.seconds)
     if outcome.error is None:  # only the original content may load
         for w, name in zip(model.weights, model.weight_names()):
             np.testing.assert_array_equal(w, original[name], err_msg=what)
-        return "loaded the original"
+        return result
     assert isinstance(outcome.error, WeightsFileError), (what, repr(outcome.error))
     assert isinstance(outcome.error, BadFileError)
     assert str(path) in str(outcome.error)
@@ -236,6 +258,8 @@ def test_damaged_mnist_idx_files_are_refused_or_read_exactly(tmp_path, data):
     assert outcome.peak_bytes < 8 * MiB + 4 * legit, (what, outcome.peak_bytes)
     assert _snapshot(folder) == dict(sorted(files.items())), "a dataset file changed"
     expected = _reference_load(files)
+    result = "loaded as the reference reads it" if outcome.error is None else "refused"
+    _tally("MNIST IDX", result, outcome.peak_bytes, outcome.seconds)
     if outcome.error is not None:
         assert isinstance(outcome.error, DatasetError), (what, repr(outcome.error))
         damaged = [n for n in files if n in str(outcome.error)]
@@ -272,6 +296,8 @@ def _check_npz_dataset(tmp_path: Path, arrays: dict[str, np.ndarray], what: str,
     assert outcome.peak_bytes < 8 * MiB + 4 * legit, (what, outcome.peak_bytes)
     assert path.read_bytes() == data
     assert os.listdir(tmp_path) == ["mnist.npz"]
+    result = "loaded the original" if outcome.error is None else "refused"
+    _tally(".npz dataset", result, outcome.peak_bytes, outcome.seconds)
     if outcome.error is None:
         (x, y), (xt, yt) = outcome.result
         for got, key in ((x, "x_train"), (y, "y_train"), (xt, "x_test"), (yt, "y_test")):

@@ -51,6 +51,7 @@ def read_npz(
     path: str | os.PathLike[str],
     *,
     keys: Collection[str] | None = None,
+    allow_text: bool = False,
     max_members: int = MAX_MEMBERS,
     max_bytes: int = MAX_BYTES,
     check: Callable[[Mapping[str, Member]], None] | None = None,
@@ -62,7 +63,8 @@ def read_npz(
     names or shapes that do not fit). Only numeric dtypes (bool, integers, floats,
     complex) are accepted; object arrays are refused, never unpickled. With ``keys``,
     only those arrays are read (and counted against ``max_bytes``); the others are
-    checked from their headers only.
+    checked from their headers only. ``allow_text`` also accepts fixed-width text
+    arrays (``str_``, as ``np.array("name")`` stores it; still never a pickle).
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -73,7 +75,7 @@ def read_npz(
         size = os.path.getsize(path)
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
-            members = _headers(archive, infos, path, size, max_members)
+            members = _headers(archive, infos, path, size, max_members, allow_text)
             if check is not None:
                 check(members)
             wanted = [
@@ -104,6 +106,7 @@ def _headers(
     path: str,
     size: int,
     max_members: int,
+    allow_text: bool = False,
 ) -> dict[str, Member]:
     if len(infos) > max_members:
         raise BadFileError(f"{path}: {len(infos)} arrays, more than the limit of {max_members}")
@@ -122,7 +125,7 @@ def _headers(
             raise BadFileError(f"{where}: the name {name!r} appears twice")
         _check_sizes(info, where)
         with archive.open(info) as f:
-            member = _header(f, name, where)
+            member = _header(f, name, where, allow_text)
             header_len = f.tell()
         if header_len + member.nbytes != info.file_size:
             raise BadFileError(
@@ -156,7 +159,7 @@ def _check_sizes(info: zipfile.ZipInfo, where: str) -> None:
         )
 
 
-def _header(f: IO[bytes], name: str, where: str) -> Member:
+def _header(f: IO[bytes], name: str, where: str, allow_text: bool = False) -> Member:
     try:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
@@ -173,7 +176,8 @@ def _header(f: IO[bytes], name: str, where: str) -> Member:
             f"{where}: holds Python objects (a pickle); only numeric arrays are loaded, "
             "and pickles never are"
         )
-    if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype:
+    kinds = _NUMERIC_KINDS + ("U" if allow_text else "")
+    if dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype:
         raise BadFileError(f"{where}: dtype {dtype} is not numeric (bool, int, float, complex)")
     if len(shape) > _MAX_NDIM or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise BadFileError(f"{where}: invalid shape {shape}")

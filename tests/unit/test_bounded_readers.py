@@ -304,3 +304,30 @@ def test_only_the_requested_arrays_are_read(tmp_path):
         tracemalloc.stop()
     assert list(loaded) == ["a"]
     assert peak < 1 << 20
+
+
+def test_text_arrays_are_read_only_when_allowed(tmp_path):
+    path = _npz(tmp_path / "t.npz", name=np.array("PCG64"), n=np.arange(2))
+    with pytest.raises(BadFileError, match="is not numeric"):
+        read_npz(path)
+    assert read_npz(path, allow_text=True)["name"] == "PCG64"
+    pickled = _zip(tmp_path / "p.npz", {"o.npy": _npy(np.array(["a", 1], dtype=object))})
+    with pytest.raises(BadFileError, match="holds Python objects"):
+        read_npz(pickled, allow_text=True)
+
+
+def test_a_training_state_declaring_a_huge_array_is_refused_before_reading(tmp_path):
+    from beras import runstate
+
+    path = _zip(
+        tmp_path / "training_state.npz",
+        {"format.npy": _npy(np.array(runstate.FORMAT)), "epoch.npy": _huge_header((2**40,))},
+    )
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="not a readable Beras training state"):
+            runstate.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .fileio import save_npy
-from .runs import TrainingInterrupted, evaluate, train
+from .runs import TrainingInterrupted, evaluate, not_found_message, train
 from .training import (
     ACTIVATIONS,
     DATASET_TITLES,
@@ -155,7 +155,9 @@ examples:
   beras train --hidden 128 --optimizer sgd --lr 0.1 --lr-schedule constant
 
 data: MNIST and Fashion-MNIST are looked for in --data-dir, $BERAS_DATA/<name>/,
-~/.beras/datasets/<name>/ and /usr/share/datasets/<name>/, then downloaded.
+~/.beras/datasets/<name>/ and /usr/share/datasets/<name>/, then downloaded. A plain
+beras train that finds MNIST nowhere trains on mnist-mini and says so; config.json
+records where the data came from (data_dir, data_source).
 
 speed: NumPy's multithreaded BLAS makes small models slower, several times slower
 on a machine whose cores are busy with other work. beras train chooses the thread count
@@ -198,9 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--dataset",
         type=_type(_choice(DATASETS)),
-        default=d.dataset,
+        default=None,  # None: mnist, falling back to mnist-mini when MNIST is nowhere
         metavar="{" + ",".join(DATASETS) + "}",
-        help="the dataset; mnist-mini is bundled (no files needed) (default: %(default)s)",
+        help="the dataset; mnist-mini is bundled (no files needed). Without --dataset and "
+        "--data-dir, a run that finds MNIST neither on disk nor online trains on "
+        f"mnist-mini and says so; given explicitly, a missing dataset is an error "
+        f"(default: {d.dataset})",
     )
     t.add_argument(
         "--data-dir",
@@ -378,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
-        dataset=args.dataset,
+        dataset=args.dataset if args.dataset is not None else TrainConfig.dataset,
         hidden=tuple(args.hidden),
         activation=args.activation,
         initializer=args.initializer,
@@ -412,10 +417,16 @@ def _main_train(args: argparse.Namespace) -> int:
     from .datasets import DatasetError, DatasetNotFoundError
 
     cfg = _config_from_args(args)
-    out = args.out if args.out is not None else os.path.join("runs", cfg.dataset)
+    # plain `beras train` (no --dataset, no --data-dir) may fall back to mnist-mini
+    fallback = args.dataset is None and args.data_dir is None
     try:
         result = train(
-            cfg, out, verbose=args.verbose, plots=not args.no_plots, threads=args.threads
+            cfg,
+            args.out,
+            verbose=args.verbose,
+            plots=not args.no_plots,
+            threads=args.threads,
+            fallback=fallback,
         )
     except TrainingInterrupted as err:
         print(f"\n{err}", file=sys.stderr, flush=True)
@@ -423,7 +434,10 @@ def _main_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
-    except (DatasetError, DatasetNotFoundError) as err:
+    except DatasetNotFoundError as err:
+        _error("train", not_found_message(err, cfg.dataset))
+        return EXIT_FAILURE
+    except DatasetError as err:
         _error("train", str(err))
         return EXIT_FAILURE
     except ValueError as err:
@@ -432,6 +446,7 @@ def _main_train(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         raise
     except OSError as err:
+        out = args.out if args.out is not None else "runs" + os.sep
         _error("train", f"could not write to {out}: {err}")
         return EXIT_FAILURE
     return EXIT_FAILURE if result.status == "diverged" else EXIT_OK

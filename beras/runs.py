@@ -51,10 +51,11 @@ from .training import (
     fit_and_evaluate,
     load_data,
     one_hot,
+    plural,
 )
 from .utils import set_random_seed
 
-__all__ = ["TrainingInterrupted", "evaluate", "train"]
+__all__ = ["TrainingInterrupted", "evaluate", "not_found_message", "train"]
 
 CONFIG_FORMAT = "beras-mlp"
 
@@ -69,11 +70,16 @@ PREDICTIONS_PNG = "predictions.png"
 
 
 # ------------------------------------------------------------------- config.json
-def _config_to_json(cfg: TrainConfig, input_size: int, num_classes: int) -> dict[str, Any]:
+def _config_to_json(
+    cfg: TrainConfig, input_size: int, num_classes: int, source: DataSource | None = None
+) -> dict[str, Any]:
     data = dataclasses.asdict(cfg)
     data["hidden"] = list(cfg.hidden)
     data["lr"] = cfg.learning_rate
     data["initializer"] = cfg.kernel_initializer
+    if source is not None:  # where the data was read, not only what --data-dir said
+        data["data_dir"] = source.location
+        data["data_source"] = source.origin
     return {
         "format": CONFIG_FORMAT,
         "version": 1,
@@ -116,6 +122,113 @@ def _positive(n: int, what: str) -> int:
     return n
 
 
+# --------------------------------------------------------------------------- data
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+    """Where a run's data came from (recorded in ``config.json``).
+
+    Attributes:
+        origin: ``"--data-dir"``, ``"BERAS_DATA"``, ``"cache"`` (the download cache,
+            ``~/.beras/datasets`` or ``$BERAS_HOME/datasets``), ``"system"``
+            (``/usr/share/datasets``), ``"download"`` (downloaded into the cache by this
+            run), ``"bundled"`` (mnist-mini, inside Beras) or ``"mnist-mini fallback"``
+            (plain ``beras train`` found no MNIST and used mnist-mini).
+        location: the folder (or ``.npz`` file) read, None for the bundled mnist-mini.
+    """
+
+    origin: str
+    location: str | None
+
+    def describe(self) -> str:
+        where = {
+            "--data-dir": "--data-dir",
+            "BERAS_DATA": "BERAS_DATA",
+            "cache": "the download cache",
+            "system": "the system dataset folder",
+            "download": "downloaded into the cache",
+        }
+        if self.origin == "mnist-mini fallback":
+            return "mnist-mini, bundled with Beras (MNIST was not found)"
+        if self.location is None:
+            return "bundled with Beras"
+        return f"{self.location} ({where.get(self.origin, self.origin)})"
+
+
+_ORIGINS = {"path": "--data-dir", "BERAS_DATA": "BERAS_DATA", "cache": "cache", "system": "system"}
+
+
+def _load_data(
+    cfg: TrainConfig, fallback: bool, print_fn: Fn[[str], None]
+) -> tuple[TrainConfig, tuple[np.ndarray, ...], DataSource, str]:
+    """Load ``cfg``'s data and say where from; with ``fallback``, mnist-mini when MNIST
+    is nowhere. Returns the (possibly changed) config, the arrays, the source and the
+    note to repeat in the run's summary (empty without a fallback)."""
+    from . import datasets
+
+    found = datasets.locate(cfg.dataset, cfg.data_dir)
+    try:
+        arrays = load_data(cfg.dataset, cfg.data_dir)
+    except datasets.DatasetNotFoundError as err:
+        if not (fallback and cfg.dataset == "mnist" and cfg.data_dir is None):
+            raise
+        cfg = dataclasses.replace(cfg, dataset="mnist-mini")
+        print_fn(_fallback_banner(err))
+        note = (
+            "NOTE: this run trained on mnist-mini, not MNIST, because MNIST was not found.\n"
+            + _how_to_get("mnist", fallback=True)
+        )
+        return cfg, load_data("mnist-mini"), DataSource("mnist-mini fallback", None), note
+    if found is None:  # not on disk before: load_data downloaded it into the cache
+        after = datasets.locate(cfg.dataset, cfg.data_dir)
+        return cfg, arrays, DataSource("download", str(after[1]) if after else None), ""
+    origin, location = found
+    where = None if location is None else str(location)
+    return cfg, arrays, DataSource(_ORIGINS.get(origin, origin), where), ""
+
+
+def _how_to_get(dataset: str, command: str = "train", fallback: bool = False) -> str:
+    """The command-line ways to provide ``dataset`` (MNIST or Fashion-MNIST) to
+    ``beras COMMAND``."""
+    from . import datasets
+
+    spec = datasets.fashion_mnist.SPEC if dataset == "fashion-mnist" else datasets.mnist.SPEC
+    files = " or ".join(spec.npz_names)
+    base = "beras evaluate --weights WEIGHTS" if command == "evaluate" else f"beras {command}"
+    run = base if command == "evaluate" else f"{base} --dataset {dataset}"
+    ways = [
+        f"{run} --data-dir PATH  (PATH holds the four IDX files "
+        f"train-images-idx3-ubyte.gz ... t10k-labels-idx1-ubyte.gz, or {files})",
+        f"BERAS_DATA=PATH {run}  (PATH holds {spec.folder}/ with those files)",
+        f"run it once with network access: {spec.title} is downloaded into "
+        f"{datasets.cache_dir() / spec.folder} and checked",
+    ]
+    if spec.install_hint:
+        ways.append(spec.install_hint)
+    if fallback:
+        ways.append("beras train --dataset mnist-mini: the bundled digits, without this note")
+    else:
+        ways.append(f"or {base} --dataset mnist-mini: 2,500 digits bundled with Beras")
+    return f"To use {spec.title}:" + "".join(f"\n  - {w}" for w in ways)
+
+
+def not_found_message(err: BaseException, dataset: str, command: str = "train") -> str:
+    """A dataset-not-found message for ``beras COMMAND``: where the loader looked and
+    why it could not download, then the command-line ways to provide the files."""
+    looked = str(err).split("\nTo provide the data:")[0]
+    return f"{looked}\n{_how_to_get(dataset, command)}"
+
+
+def _fallback_banner(err: BaseException) -> str:
+    looked = str(err).split("\nTo provide the data:")[0]
+    rule = "=" * 78
+    return (
+        f"{rule}\nWARNING: MNIST was not found, so this run trains on mnist-mini instead:\n"
+        "the 2,000 training and 500 test digits bundled with Beras. Expect about 90%\n"
+        "test accuracy (its default run: 89.8%) instead of about 98.5% on full MNIST.\n"
+        f"{looked}\n{_how_to_get('mnist', fallback=True)}\n{rule}"
+    )
+
+
 # -------------------------------------------------------------------------- train
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during ``train``: the message says where it stopped and what was kept."""
@@ -143,16 +256,20 @@ def _split_sizes(n: int, split: float) -> tuple[int, int]:
 
 def train(
     cfg: TrainConfig,
-    out: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None,
     verbose: int = 1,
     plots: bool = True,
     print_fn: Fn[[str], None] = print,
     threads: int | None = None,
+    fallback: bool = False,
 ) -> TrainResult:
     """Load ``cfg.dataset``, train, evaluate and write every output file into ``out``.
 
-    ``threads`` is ``--threads``: the BLAS thread count for the run (None: the
-    environment's, else :mod:`beras.threads`' default for the model's size).
+    ``out`` None means ``runs/<dataset>``. ``threads`` is ``--threads``: the BLAS thread
+    count for the run (None: the environment's, else :mod:`beras.threads`' default for
+    the model's size). ``fallback`` (plain ``beras train``): when MNIST is neither on
+    disk nor downloadable, train on the bundled mnist-mini instead, saying so loudly at
+    the start and in the summary.
 
     Raises:
         TrainingInterrupted: Ctrl-C; the last completed epoch's weights, config and
@@ -162,18 +279,21 @@ def train(
         beras.datasets.DatasetError: a dataset file is corrupt.
     """
     wall_start = time.perf_counter()
-    out = Path(out)
+    out = Path(out) if out is not None else None
     tracker: TrainingTracker | None = None
     writer: _EpochWriter | None = None
     stage = "loading the data"
     blas = contextlib.ExitStack()  # the BLAS thread limit, for the rest of the run
     try:
-        x_train, y_train, x_test, y_test = load_data(cfg.dataset, cfg.data_dir)
+        cfg, arrays, source, note = _load_data(cfg, fallback, print_fn)
+        x_train, y_train, x_test, y_test = arrays
+        out = out if out is not None else Path("runs") / cfg.dataset
         n_fit, n_val = _split_sizes(len(x_train), cfg.validation_split)
         if n_fit < 1 or n_val < 1:
             raise ValueError(
                 f"--validation-split {cfg.validation_split} leaves "
-                f"{n_fit} training and {n_val} validation samples out of {len(x_train):,}; "
+                f"{n_fit} training and {plural(n_val, 'validation sample')} out of "
+                f"{len(x_train):,}; "
                 "both need at least one"
             )
         input_size = x_train.shape[1]
@@ -183,11 +303,13 @@ def train(
         params = sum(int(np.size(w)) for w in model.weights)
         title = DATASET_TITLES.get(cfg.dataset, cfg.dataset)
         print_fn(
-            f"{title}: {n_fit:,} training, {n_val:,} validation and {len(x_test):,} test images"
+            f"{title}: {n_fit:,} training, {n_val:,} validation and "
+            f"{plural(len(x_test), 'test image')}"
         )
+        print_fn(f"Data: {source.describe()}")
         print_fn(
             f"Model: MLP {architecture(cfg.hidden, input_size, num_classes)} "
-            f"({cfg.activation}, {cfg.kernel_initializer} init, {params:,} parameters)"
+            f"({cfg.activation}, {cfg.kernel_initializer} init, {plural(params, 'parameter')})"
         )
         print_fn(f"Training: {cfg.describe()}")
         sizes = (input_size, *cfg.hidden, num_classes)
@@ -196,7 +318,7 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         num_batches = math.ceil(n_fit / cfg.batch_size)
         tracker = TrainingTracker(cfg.epochs, num_batches)
-        writer = _EpochWriter(out, _config_to_json(cfg, input_size, num_classes), tracker)
+        writer = _EpochWriter(out, _config_to_json(cfg, input_size, num_classes, source), tracker)
         stage = "training"
         result = fit_and_evaluate(
             model,
@@ -241,7 +363,8 @@ def train(
             },
         )
     except KeyboardInterrupt:
-        raise TrainingInterrupted(_interrupt_message(out, stage, tracker, writer)) from None
+        where = out if out is not None else Path("runs")
+        raise TrainingInterrupted(_interrupt_message(where, stage, tracker, writer)) from None
     finally:
         blas.close()
 
@@ -252,16 +375,18 @@ def train(
         )
     print_fn(
         f"Test loss: {result.test['loss']:.4f} - test accuracy: "
-        f"{100 * result.test['acc']:.2f}% ({len(x_test):,} images)"
+        f"{100 * result.test['acc']:.2f}% ({plural(len(x_test), 'image')})"
     )
     wall = time.perf_counter() - wall_start
     print_fn(
         f"Wall time: {_duration(wall)} (training {_duration(result.train_seconds)}, "
-        f"{result.epochs_completed} epoch{'s' if result.epochs_completed != 1 else ''})"
+        f"{plural(result.epochs_completed, 'epoch')})"
     )
     print_fn(f"Saved to {out}{os.sep}: {', '.join(written)}")
     if skipped:
         print_fn(skipped)
+    if note:
+        print_fn(note)
     return result
 
 
@@ -369,9 +494,20 @@ def evaluate(
         raise ValueError(f"{config_path}: not readable JSON ({err})") from None
     cfg, input_size, num_classes, floatx = _config_from_json(data, str(config_path))
     name = dataset or cfg.dataset
-    if data_dir is None and name == cfg.dataset:
+    # the folder the run read, when the user named it (--data-dir; older configs only
+    # recorded that); data found by searching is searched for again
+    if (
+        data_dir is None
+        and name == cfg.dataset
+        and data.get("data_source", "--data-dir") == "--data-dir"
+    ):
         data_dir = cfg.data_dir
-    _, _, x_test, y_test = load_data(name, data_dir)
+    from .datasets import DatasetNotFoundError
+
+    try:
+        _, _, x_test, y_test = load_data(name, data_dir)
+    except DatasetNotFoundError as err:
+        raise DatasetNotFoundError(not_found_message(err, name, "evaluate")) from None
     if x_test.shape[1] != input_size or int(y_test.max()) >= num_classes:
         raise ValueError(
             f"the model in {config_path} takes {input_size} inputs and {num_classes} "

@@ -48,6 +48,7 @@ __all__ = [
     "load_data",
     "lr_callbacks",
     "one_hot",
+    "plural",
     "prepare_images",
 ]
 
@@ -105,9 +106,15 @@ class TrainConfig:
     def describe(self) -> str:
         schedule = "" if self.lr_schedule == "constant" else f", {self.lr_schedule} schedule"
         return (
-            f"{self.optimizer} (lr {self.learning_rate:g}{schedule}), {self.epochs} epochs, "
+            f"{self.optimizer} (lr {self.learning_rate:g}{schedule}), "
+            f"{plural(self.epochs, 'epoch')}, "
             f"batch {self.batch_size}, seed {self.seed}"
         )
+
+
+def plural(n: int, word: str, digits: str = ",") -> str:
+    """``"1 epoch"``, ``"2 epochs"``, ``"60,000 images"``: a count and its noun."""
+    return f"{n:{digits}} {word}{'' if n == 1 else 's'}"
 
 
 def architecture(hidden: Sequence[int], input_size: int, num_classes: int) -> str:

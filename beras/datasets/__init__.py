@@ -14,12 +14,13 @@ verified (``$BERAS_DATASET_MIRRORS`` overrides the mirrors; empty disables downl
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
 from . import fashion_mnist, mnist, mnist_mini
 from ._errors import ChecksumError, DatasetError, DatasetNotFoundError
-from ._fetch import cache_dir
+from ._fetch import cache_dir, locate_dataset
 
 __all__ = [
     "DATASETS",
@@ -29,12 +30,15 @@ __all__ = [
     "cache_dir",
     "fashion_mnist",
     "load",
+    "locate",
     "mnist",
     "mnist_mini",
 ]
 
 #: Canonical names accepted by :func:`load` (underscores work too).
 DATASETS = ("mnist", "fashion-mnist", "mnist-mini")
+
+_SPECS = {"mnist": mnist.SPEC, "fashion-mnist": fashion_mnist.SPEC}
 
 _LOADERS = {
     "mnist": mnist.load_data,
@@ -54,10 +58,32 @@ def load(
     Raises:
         ValueError: ``name`` is not one of :data:`DATASETS`.
     """
+    return _LOADERS[_key(name)](path)
+
+
+def locate(name: str, path: str | os.PathLike[str] | None = None) -> tuple[str, Path | None] | None:
+    """Where :func:`load` would read ``name`` from, without reading or downloading it.
+
+    Returns ``(source, location)``: ``source`` is ``"path"`` (``path`` given),
+    ``"BERAS_DATA"``, ``"cache"`` or ``"system"`` with the folder (or ``.npz`` file)
+    found there, or ``"bundled"`` with None for ``mnist-mini`` (shipped inside Beras;
+    ``"path"`` when ``path`` names another archive). None when no complete copy is on
+    disk (:func:`load` would then download it, or fail).
+
+    Raises:
+        ValueError: ``name`` is not one of :data:`DATASETS`.
+    """
+    key = _key(name)
+    if key == "mnist-mini":
+        return ("bundled", None) if path is None else ("path", Path(path).expanduser())
+    return locate_dataset(_SPECS[key], path)
+
+
+def _key(name: str) -> str:
     key = str(name).strip().lower().replace("_", "-")
     if key not in _LOADERS:
         raise ValueError(
             f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)} "
             "(underscores also accepted, e.g. 'fashion_mnist')"
         )
-    return _LOADERS[key](path)
+    return key

@@ -78,12 +78,12 @@ def find_last_run(root: str | os.PathLike[str] = RUNS_DIR) -> Path | None:
 
 
 def _from_run(weights: Path, out: str, num_searching: int, threads: int | None) -> str | None:
-    from beras import runs, training
+    from beras import datasets, runs, training
 
     print(f"Predictions of {weights} (config: {weights.parent / 'config.json'})")
     metrics, predictions, cfg = runs.evaluate(weights, threads=threads, print_fn=print)
     _, _, x_test, y_test = training.load_data(cfg.dataset, cfg.data_dir)
-    title = training.DATASET_TITLES.get(cfg.dataset, cfg.dataset)
+    title = datasets.title(cfg.dataset)
     n = min(num_searching, len(x_test))
     return _draw(
         x_test[:n],
@@ -92,7 +92,7 @@ def _from_run(weights: Path, out: str, num_searching: int, threads: int | None) 
         out,
         f"{title} test set, first {n} images ({100 * metrics['acc']:.2f}% correct on all "
         f"{len(x_test):,})",
-        class_names=training.class_names(cfg.dataset),
+        class_names=datasets.class_names(cfg.dataset),
     )
 
 

@@ -8,8 +8,9 @@ Each JSON file is one run; with several, every ratio gets one column per run. Ra
 are computed within a run (numerator and denominator measured minutes apart on the
 same machine), from the minimum over rounds (the least disturbed by other jobs) and,
 in brackets, from the medians. ``--update`` rewrites the part of the file between
-``<!-- report:begin -->`` and ``<!-- report:end -->``, so the tables are regenerated,
-never edited by hand. Needs the standard library only.
+``<!-- report:begin -->`` and ``<!-- report:end -->`` (with ``--section conv``, between
+``<!-- report:begin conv -->`` and ``<!-- report:end conv -->``), so the tables are
+regenerated, never edited by hand. Needs the standard library only.
 """
 
 from __future__ import annotations
@@ -33,13 +34,26 @@ RATIOS: list[tuple[str, str, str, str]] = [
     ("dense_compose", "per_sample", "vectorised", "per-sample loop / Beras (speed-up)"),
     ("dense_compose", "generic", "vectorised", "generic batched / Beras (speed-up)"),
     ("softmax_vjp", "materialised", "vjp", "(B, n, n) Jacobian / VJP (speed-up)"),
+    ("conv2d", "beras", "torch", "Beras Conv2D / PyTorch conv2d, same thread count"),
+    ("cnn_layer_cost", "maxpool", "conv", "MaxPool2D / the Conv2D before it"),
+    ("cnn_layer_cost", "avgpool", "conv", "AveragePooling2D / the Conv2D before it"),
+    ("cnn_layer_cost", "batchnorm", "conv", "BatchNormalization / the Conv2D before it"),
 ]
 
-# targets: (group, numerator, denominator, case) -> ("<=" or ">=", value)
+# targets: (group, numerator, denominator, case) -> ("<=", "<" or ">=", value)
 TARGETS: dict[tuple[str, str, str, str], tuple[str, float]] = {
     ("batch_step", "beras", "reference", "float32 B=128"): ("<=", 1.10),
     ("batch_step", "beras", "reference", "float32 B=32"): ("<=", 1.25),
     ("dense_compose", "per_sample", "vectorised", "Dense(784->256) float32 B=128"): (">=", 30.0),
+    **{
+        ("conv2d", "beras", "torch", f"{shape} B=128 {threads}"): ("<=", 1.5)
+        for shape in ("28x28x1->32", "26x26x32->64")
+        for threads in ("1 thread", "2 threads")
+    },
+    **{
+        ("cnn_layer_cost", role, "conv", "after 28x28x1->32 conv, B=128 float32"): ("<", 1.0)
+        for role in ("maxpool", "avgpool", "batchnorm")
+    },
 }
 
 
@@ -68,7 +82,7 @@ def _fmt_time(seconds: float) -> str:
 
 def _verdict(target: tuple[str, float], value: float) -> str:
     op, bound = target
-    ok = value <= bound if op == "<=" else value >= bound
+    ok = {"<=": value <= bound, "<": value < bound, ">=": value >= bound}[op]
     return "met" if ok else "**missed**"
 
 
@@ -203,18 +217,29 @@ def main(argv: list[str] | None = None) -> int:
         "json", nargs="+", help="pytest-benchmark --benchmark-json files, one per run"
     )
     parser.add_argument("--update", metavar="FILE", help=f"rewrite FILE between {BEGIN} and {END}")
+    parser.add_argument(
+        "--section",
+        metavar="NAME",
+        help="with --update: rewrite the section marked <!-- report:begin NAME --> ... "
+        "<!-- report:end NAME --> instead (e.g. conv)",
+    )
     args = parser.parse_args(argv)
     runs = [load(p) for p in args.json]
     text = render(runs)
     if args.update:
+        begin, end = (
+            (f"<!-- report:begin {args.section} -->", f"<!-- report:end {args.section} -->")
+            if args.section
+            else (BEGIN, END)
+        )
         path = Path(args.update)
         doc = path.read_text(encoding="utf-8")
-        if BEGIN not in doc or END not in doc:
-            print(f"report.py: {path} has no {BEGIN} ... {END} section to update", file=sys.stderr)
+        if begin not in doc or end not in doc:
+            print(f"report.py: {path} has no {begin} ... {end} section to update", file=sys.stderr)
             return 2
-        head, rest = doc.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        path.write_text(f"{head}{BEGIN}\n{text}{END}{tail}", encoding="utf-8")
+        head, rest = doc.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        path.write_text(f"{head}{begin}\n{text}{end}{tail}", encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 0

@@ -40,6 +40,6 @@ from .losses import *
 from .metrics import *
 from .model import *
 from .onehot import OneHotEncoder
-from .optimizers import Adam, BasicOptimizer, RMSProp
+from .optimizers import SGD, Adam, BasicOptimizer, RMSProp
 
 __version__ = "0.1.0"

@@ -15,6 +15,10 @@ __all__ = ["Activation", "LeakyReLU", "ReLU", "Sigmoid", "Softmax"]
 class Activation(_Elementwise):
     """A weightless, elementwise Diffable: ``get_input_gradients()`` has the input's shape."""
 
+    def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The input shape: activations keep the shape."""
+        return tuple(input_shape)
+
 
 class LeakyReLU(Activation):
     """``x`` for x > 0, ``alpha * x`` otherwise; gradient 1, ``alpha``, and 0 at exactly 0."""
@@ -110,22 +114,26 @@ class Softmax(Activation):
         return out
 
 
-ACTIVATIONS = {
+#: Every activation by name; ``get``, ``beras train --activation`` and the test
+#: strategies all read this table.
+ACTIVATIONS: dict[str, type[Activation]] = {
     "relu": ReLU,
     "leaky_relu": LeakyReLU,
-    "leakyrelu": LeakyReLU,
     "sigmoid": Sigmoid,
     "softmax": Softmax,
 }
+_ALIASES = {"leakyrelu": "leaky_relu"}
 
 
 def get(name: str) -> Activation:
-    """An activation instance by name (``"relu"``, ``"leaky_relu"``, ``"sigmoid"``, ``"softmax"``)."""
+    """An activation instance by name (``"relu"``, ``"leaky_relu"``, ``"sigmoid"``, ``"softmax"``).
+
+    Names are case-insensitive; ``-`` may replace ``_``.
+    """
     key = str(name).strip().lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
     if key not in ACTIVATIONS:
-        raise ValueError(
-            f"Unknown activation {name!r}: expected one of {sorted(set(ACTIVATIONS) - {'leakyrelu'})}"
-        )
+        raise ValueError(f"Unknown activation {name!r}: expected one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[key]()
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import zipfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from .fileio import BadFileError, atomic_write
+from .npzfile import Member, read_npz
 
 __all__ = ["WeightsFileError", "load_into", "save"]
 
@@ -33,45 +33,66 @@ def save(path: str | os.PathLike[str], arrays: Mapping[str, Any]) -> None:
 def load_into(path: str | os.PathLike[str], targets: Mapping[str, np.ndarray], owner: str) -> None:
     """Read ``path`` and copy each array into ``targets`` in place, after checking them all.
 
-    Nothing is written unless every name, shape and dtype matches.
+    Names, shapes and dtypes are checked from the archive's headers before any array is
+    read (so a file declaring huge arrays allocates nothing), then every value must be
+    finite. Nothing is written unless everything matches.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        WeightsFileError: the file is unreadable, does not match ``targets``, or holds
+            NaN or infinite values.
     """
     path = os.fspath(path)
+    prefix = f"{owner}.load_weights: "
+
+    def check(members: Mapping[str, Member]) -> None:
+        problems = _mismatches(members, targets)
+        if problems:
+            raise WeightsFileError(
+                f"{prefix}{path} does not match this model (nothing was loaded): "
+                + "; ".join(problems)
+            )
+
     try:
-        with np.load(path, allow_pickle=False) as data:
-            loaded = {k: data[k] for k in data.files}
+        loaded = read_npz(path, max_members=2 * len(targets) + 64, check=check)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{owner}.load_weights: no such file: {path}") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # truncated or not a zip
+        raise FileNotFoundError(f"{prefix}no such file: {path}") from None
+    except WeightsFileError:
+        raise
+    except BadFileError as err:
+        reason = str(err).removeprefix(f"{path}: ")
         raise WeightsFileError(
-            f"{owner}.load_weights: {path} is not a readable .npz weights file ({err})"
+            f"{prefix}{path} is not a readable .npz weights file (nothing was loaded): {reason}"
         ) from None
-    missing = sorted(set(targets) - set(loaded))
-    unexpected = sorted(set(loaded) - set(targets))
+    except OSError as err:  # a folder, no permission, an I/O error
+        raise WeightsFileError(
+            f"{prefix}{path} cannot be read ({err}); nothing was loaded"
+        ) from None
+    non_finite = [text for name in sorted(targets) if (text := _non_finite(name, loaded[name]))]
+    if non_finite:
+        raise WeightsFileError(
+            f"{prefix}{path} holds non-finite weights (nothing was loaded): "
+            + "; ".join(non_finite)
+        )
+    for name, target in targets.items():
+        target[...] = loaded[name]
+
+
+def _mismatches(members: Mapping[str, Member], targets: Mapping[str, np.ndarray]) -> list[str]:
+    missing = sorted(set(targets) - set(members))
+    unexpected = sorted(set(members) - set(targets))
     problems = []
     if missing:
         problems.append(f"missing weights {missing}")
     if unexpected:
         problems.append(f"unexpected weights {unexpected}")
-    for name in sorted(set(targets) & set(loaded)):
-        want, got = targets[name], loaded[name]
+    for name in sorted(set(targets) & set(members)):
+        want, got = targets[name], members[name]
         if want.shape != got.shape:
             problems.append(f"{name}: expected shape {want.shape}, file has {got.shape}")
         elif want.dtype != got.dtype:
             problems.append(f"{name}: expected dtype {want.dtype}, file has {got.dtype}")
-    if problems:
-        raise WeightsFileError(
-            f"{owner}.load_weights: {path} does not match this model (nothing was loaded): "
-            + "; ".join(problems)
-        )
-    non_finite = [_non_finite(name, loaded[name]) for name in sorted(targets)]
-    non_finite = [text for text in non_finite if text]
-    if non_finite:
-        raise WeightsFileError(
-            f"{owner}.load_weights: {path} holds non-finite weights (nothing was loaded): "
-            + "; ".join(non_finite)
-        )
-    for name, target in targets.items():
-        target[...] = loaded[name]
+    return problems
 
 
 def _non_finite(name: str, array: np.ndarray) -> str:

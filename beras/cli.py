@@ -15,20 +15,15 @@ import math
 import os
 import sys
 from collections.abc import Callable as Fn
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .datasets import DATASETS
+from .datasets import title as dataset_title
 from .fileio import save_npy
+from .optimizers import OPTIMIZERS
 from .runs import TrainingInterrupted, evaluate, not_found_message, train
-from .training import (
-    ACTIVATIONS,
-    DATASET_TITLES,
-    DATASETS,
-    INITIALIZERS,
-    OPTIMIZERS,
-    SCHEDULES,
-    TrainConfig,
-)
+from .training import HIDDEN_ACTIVATIONS, INITIALIZERS, SCHEDULES, TrainConfig, plural
 
 __all__ = ["main"]
 
@@ -95,8 +90,9 @@ def _int_at_least(minimum: int) -> Fn[[str], int]:
     return parse
 
 
-def _choice(options: Sequence[str]) -> Fn[[str], str]:
-    """Case-insensitive choice; ``-`` and ``_`` are interchangeable."""
+def _choice(names: Iterable[str]) -> Fn[[str], str]:
+    """Case-insensitive choice among ``names``; ``-`` and ``_`` are interchangeable."""
+    options = tuple(names)
 
     def parse(text: str) -> str:
         key = text.strip().lower()
@@ -107,6 +103,18 @@ def _choice(options: Sequence[str]) -> Fn[[str], str]:
 
     parse.__name__ = "choice"
     return parse
+
+
+def _default_learning_rates() -> str:
+    """``"0.001 for adam, amsgrad and rmsprop; 0.1 for sgd"``, from the optimizer table."""
+    names: dict[float, list[str]] = {}
+    for name, entry in OPTIMIZERS.items():
+        names.setdefault(entry.default_learning_rate, []).append(name)
+    return "; ".join(
+        f"{lr:g} for "
+        + (" and ".join([", ".join(group[:-1]), group[-1]]) if group[1:] else group[0])
+        for lr, group in names.items()
+    )
 
 
 def _wrap(text: str) -> str:
@@ -222,9 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--activation",
-        type=_type(_choice(ACTIVATIONS)),
+        type=_type(_choice(HIDDEN_ACTIVATIONS)),
         default=d.activation,
-        metavar="{" + ",".join(ACTIVATIONS) + "}",
+        metavar="{" + ",".join(HIDDEN_ACTIVATIONS) + "}",
         help="hidden-layer activation (default: %(default)s)",
     )
     t.add_argument(
@@ -249,8 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_type(_parse_positive_float),
         default=None,
         metavar="LR",
-        help="initial learning rate, > 0 (default: 0.001 for adam, amsgrad and "
-        "rmsprop; 0.1 for sgd)",
+        help=f"initial learning rate, > 0 (default: {_default_learning_rates()})",
     )
     t.add_argument(
         "--lr-schedule",
@@ -471,10 +478,10 @@ def _main_evaluate(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:  # missing or mismatched files, DatasetError
         _error("evaluate", str(err))
         return EXIT_FAILURE
-    title = DATASET_TITLES.get(cfg.dataset, cfg.dataset)
+    title = dataset_title(cfg.dataset)
     print(
         f"{title} test set: loss {metrics['loss']:.4f} - accuracy "
-        f"{100 * metrics['acc']:.2f}% ({len(predictions):,} images)"
+        f"{100 * metrics['acc']:.2f}% ({plural(len(predictions), 'image')})"
     )
     if args.predictions:
         print(f"Predictions saved to {args.predictions}")

@@ -11,6 +11,8 @@ fan = (fan_in + fan_out) / 2, He scale 2 and fan = fan_in. ``"normal"`` is the u
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import numpy as np
 
 from .config import float_dtype
@@ -18,7 +20,12 @@ from .config import float_dtype
 # std of a unit normal truncated to [-2, 2]
 _TRUNCATED_STD = 0.87962566103423978
 
-INITIALIZER_NAMES = ("zero", "normal", "xavier", "kaiming", "xavier uniform", "kaiming uniform")
+#: The initializer names (the course's), as ``Dense(initializer=...)`` takes them;
+#: ``beras train --initializer`` accepts them with ``_`` for the space.
+InitializerName = Literal[
+    "zero", "normal", "xavier", "kaiming", "xavier uniform", "kaiming uniform"
+]
+INITIALIZER_NAMES: tuple[str, ...] = get_args(InitializerName)
 
 
 def normalize_name(name: str) -> str:

@@ -130,11 +130,3 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     # exp underflows harmlessly to 0 for very negative entries; the max entry contributes 1
     with np.errstate(under="ignore"):
         return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
-LOSSES = {
-    "mse": MeanSquaredError,
-    "mean_squared_error": MeanSquaredError,
-    "categorical_crossentropy": CategoricalCrossEntropy,
-    "cce": CategoricalCrossEntropy,
-}

@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 
 from . import checkpoint, trainer
-from .callbacks import Callback
+from .callbacks import Callback, History
 from .core import Diffable, Tensor, has_training_mode
 from .gradient_tape import GradientTape
 from .optimizers import all_finite
+from .runstate import FitLoop
+from .summary import layer_built, output_shape
 from .summary import summary as _summary
 from .trainer import NonFiniteLossError
 
@@ -70,6 +72,10 @@ class Model(Diffable):
         self.stop_training = False
         self.stop_reason = ""  # why the last fit stopped early ("" if it did not)
         self.interrupted_at: tuple[int, int] | None = None  # (epoch, samples seen) at Ctrl-C
+        #: ``(None, *input.shape[1:])`` of the last call or ``build`` (what ``summary`` shows).
+        self.input_shape: tuple[Any, ...] | None = None
+        self.history: History | None = None  # the History of the last fit
+        self.fit_loop: FitLoop | None = None  # set while fit runs (see beras.runstate)
 
     def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
         if has_training_mode(self):
@@ -79,6 +85,64 @@ class Model(Diffable):
     @property
     def weights(self) -> list[Tensor]:
         return [w for layer in self.layers for w in layer.weights]
+
+    @property
+    def trainable(self) -> bool:
+        return any(layer.trainable for layer in self.layers)
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        # per layer, so a layer decides what its flag means (BatchNormalization keeps its
+        # moving statistics non-trainable)
+        for layer in self.layers:
+            layer.trainable = value
+
+    # ------------------------------------------------------------------ building
+    @property
+    def built(self) -> bool:
+        """False while a layer that creates its weights on the first call (Conv2D) has none."""
+        return all(getattr(layer, "built", True) for layer in self.layers)
+
+    def _layer_input_shapes(self, input_shape: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """The input shape of every layer, then the model's output shape; builds nothing."""
+        shapes = [tuple(input_shape)]
+        for i, layer in enumerate(self.layers):
+            try:
+                shapes.append(output_shape(layer, shapes[-1]))
+            except ValueError as err:
+                raise ValueError(
+                    f"{type(self).__name__}: layer {i} ({type(layer).__name__}) cannot take "
+                    f"inputs of shape {shapes[-1]}: {err}"
+                ) from None
+        return shapes
+
+    def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The output shape for inputs of ``input_shape``, through every layer in turn."""
+        return self._layer_input_shapes(input_shape)[-1]
+
+    def build(self, input_shape: tuple[Any, ...]) -> None:
+        """Create every layer's weights for inputs of ``input_shape``, e.g. ``(None, 28, 28, 1)``.
+
+        Every layer's shapes are checked first, so a mismatch builds nothing.
+        """
+        shapes = self._layer_input_shapes(input_shape)
+        for layer, layer_input in zip(self.layers, shapes):
+            build = getattr(layer, "build", None)
+            if build is not None:
+                build(layer_input)
+        self.input_shape = (None, *shapes[0][1:])
+
+    def _require_built(self, caller: str) -> None:
+        unbuilt = [
+            f"{i} ({layer!r})" for i, layer in enumerate(self.layers) if not layer_built(layer)
+        ]
+        if unbuilt:
+            raise ValueError(
+                f"{type(self).__name__}.{caller}: the model is not built, layers "
+                f"{', '.join(unbuilt)} create their weights on their first call. Call "
+                "model.build(input_shape), e.g. model.build((None, 28, 28, 1)), or run a batch "
+                "through the model first; nothing was read or written"
+            )
 
     def get_input_gradients(self) -> list[Tensor]:
         raise TypeError(
@@ -119,8 +183,15 @@ class Model(Diffable):
         callbacks: Sequence[Callback] = (),
         validation_split: float = 0.0,
         seed: int | np.random.Generator | None = None,
+        initial_epoch: int = 0,
     ) -> dict[str, list[float]]:
-        """Train for ``epochs`` passes over ``(x, y)``; returns the per-epoch history.
+        """Train until epoch ``epochs``; returns the per-epoch history.
+
+        As in Keras, ``epochs`` is the index of the last epoch, not a count: training runs
+        epochs ``initial_epoch`` to ``epochs - 1`` (``initial_epoch`` continues a previous
+        run's numbering: callbacks and schedules see the true epoch indices, and the
+        history covers these epochs only). A :class:`~beras.callbacks.BackupAndRestore`
+        among ``callbacks`` may restore a backed-up run and start after its last epoch.
 
         Batches are reshuffled every epoch from a seeded generator (``seed``, else Beras's
         global one); the last partial batch is kept; epoch metrics are averages weighted
@@ -131,6 +202,11 @@ class Model(Diffable):
         naming the epoch and batch (also kept in ``stop_reason``). On Ctrl-C,
         ``interrupted_at`` is ``(epoch, samples seen in it)`` and ``KeyboardInterrupt``
         propagates.
+
+        ``model.history`` is the :class:`~beras.callbacks.History` callback that recorded
+        the returned dict; it runs before the other callbacks at each epoch end, and
+        ``BackupAndRestore`` callbacks run after all the others (so a backup holds the
+        epoch's final state, and a restore comes after every ``on_train_begin``).
         """
         return trainer.fit(
             self,
@@ -144,6 +220,7 @@ class Model(Diffable):
             callbacks=callbacks,
             validation_split=validation_split,
             seed=seed,
+            initial_epoch=initial_epoch,
         )
 
     def evaluate(
@@ -166,11 +243,20 @@ class Model(Diffable):
         ]
 
     def save_weights(self, path: str) -> None:
-        """Write every weight to ``path`` (``.npz``) atomically: a crash never leaves a partial file."""
+        """Write every weight to ``path`` (``.npz``) atomically: a crash never leaves a partial file.
+
+        Non-trainable weights (BatchNormalization's moving statistics) are saved too. An
+        unbuilt model (see ``build``) is refused.
+        """
+        self._require_built("save_weights")
         checkpoint.save(path, dict(zip(self.weight_names(), self.weights)))
 
     def load_weights(self, path: str) -> None:
-        """Load weights saved by ``save_weights``; every name, shape and dtype is checked first."""
+        """Load weights saved by ``save_weights``; every name, shape and dtype is checked first.
+
+        The model must be built (see ``build``) so that every weight exists.
+        """
+        self._require_built("load_weights")
         checkpoint.load_into(
             path, dict(zip(self.weight_names(), self.weights)), type(self).__name__
         )
@@ -193,6 +279,7 @@ class SequentialModel(Model):
         x = inputs
         for layer in self.layers:
             x = layer(x, training=training)
+        self.input_shape = (None, *np.shape(inputs)[1:])
         return x
 
     def batch_step(self, x: Any, y: Any, training: bool = True) -> Any:

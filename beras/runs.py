@@ -33,20 +33,18 @@ from typing import Any
 import numpy as np
 
 from . import config as beras_config
+from . import datasets, optimizers
 from . import threads as blas_threads
 from .callbacks import ModelCheckpoint
 from .fileio import save_npy, write_json
 from .training import (
-    ACTIVATIONS,
-    DATASET_TITLES,
+    HIDDEN_ACTIVATIONS,
     INITIALIZERS,
-    OPTIMIZERS,
     TrainConfig,
     TrainingTracker,
     TrainResult,
     architecture,
     build_model,
-    class_names,
     compile_model,
     fit_and_evaluate,
     load_data,
@@ -105,9 +103,9 @@ def _config_from_json(data: Any, where: str) -> tuple[TrainConfig, int, int, str
         num_classes = _positive(int(data["num_classes"]), "num_classes")
         floatx = str(data.get("floatx", "float32"))
         for name, value, allowed in (
-            ("activation", cfg.activation, ACTIVATIONS),
+            ("activation", cfg.activation, HIDDEN_ACTIVATIONS),
             ("initializer", cfg.initializer, INITIALIZERS),
-            ("optimizer", cfg.optimizer, OPTIMIZERS),
+            ("optimizer", cfg.optimizer, tuple(optimizers.OPTIMIZERS)),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
@@ -241,12 +239,37 @@ class _EpochWriter(ModelCheckpoint):
         super().__init__(str(out / WEIGHTS_FILE))
         self.out, self.config_json, self.tracker = out, config_json, tracker
         self.history_saved: dict[str, list[float]] = {}
+        self.saving_epoch: int | None = None  # the epoch whose weights are being written
+        self.saved_file: tuple[int, ...] | None = None  # identity of the last saved file
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         write_json(self.out / CONFIG_FILE, self.config_json)
+        self.saving_epoch = epoch + 1
         super().on_epoch_end(epoch, logs)  # the weights
+        self.saved_file = self._file_on_disk()
         self.history_saved = {k: list(v) for k, v in self.tracker.history.items()}
         write_json(self.out / HISTORY_FILE, self.history_saved)
+
+    def _file_on_disk(self) -> tuple[int, ...] | None:
+        try:
+            st = os.stat(self.filepath)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def epoch_on_disk(self) -> int | None:
+        """The epoch whose weights are in the file now, even if Ctrl-C came mid-save.
+
+        An interrupt after the rename but before ``last_saved_epoch`` is updated leaves
+        the new file on disk: a file other than the last one recorded means the epoch
+        being saved made it.
+        """
+        saving = self.saving_epoch
+        if saving is not None and saving != self.last_saved_epoch:
+            now = self._file_on_disk()
+            if now is not None and now != self.saved_file:
+                return saving
+        return self.last_saved_epoch
 
 
 def _split_sizes(n: int, split: float) -> tuple[int, int]:
@@ -301,7 +324,7 @@ def train(
         set_random_seed(cfg.seed)
         model = compile_model(build_model(cfg, input_size, num_classes), cfg)
         params = sum(int(np.size(w)) for w in model.weights)
-        title = DATASET_TITLES.get(cfg.dataset, cfg.dataset)
+        title = datasets.title(cfg.dataset)
         print_fn(
             f"{title}: {n_fit:,} training, {n_val:,} validation and "
             f"{plural(len(x_test), 'test image')}"
@@ -395,7 +418,7 @@ def _interrupt_message(
 ) -> str:
     if tracker is None or writer is None:
         return f"Interrupted while {stage}; nothing was written."
-    saved = writer.last_saved_epoch
+    saved = writer.epoch_on_disk()
     if stage == "training" and saved is not None and saved == tracker.epoch + 1:
         # during the epoch-end bookkeeping, after this epoch's weights were written
         where = f"Interrupted at the end of epoch {saved}/{tracker.epochs}."
@@ -429,7 +452,7 @@ def _write_plots(
 ) -> None:
     from . import plots
 
-    title = DATASET_TITLES.get(cfg.dataset, cfg.dataset)
+    title = datasets.title(cfg.dataset)
     arch = architecture(cfg.hidden, input_size, num_classes)
     fig = plots.training_curves(
         result.history,
@@ -444,7 +467,7 @@ def _write_plots(
         x_test,
         y_test,
         result.predictions,
-        class_names=class_names(cfg.dataset),
+        class_names=datasets.class_names(cfg.dataset),
         title=f"{title} test set: {100 * result.test['acc']:.2f}% correct",
     )
     plots.save_png(fig, out / PREDICTIONS_PNG)

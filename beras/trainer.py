@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from .callbacks import Callback
+from .callbacks import BackupAndRestore, Callback, History
 from .progress import Progress
+from .runstate import FitLoop
 from .utils import get_rng
 
 __all__ = ["NonFiniteLossError", "evaluate", "fit", "predict"]
@@ -95,11 +96,24 @@ def fit(
     callbacks: Sequence[Callback] = (),
     validation_split: float = 0.0,
     seed: int | np.random.Generator | None = None,
+    initial_epoch: int = 0,
 ) -> dict[str, list[float]]:
-    """``Model.fit``'s loop (see its docstring); returns the per-epoch history."""
+    """``Model.fit``'s loop (see its docstring); returns the per-epoch history.
+
+    While it runs, ``model.fit_loop`` is a :class:`~beras.runstate.FitLoop`: the
+    shuffling generator, the callbacks in calling order (a ``History`` first, every
+    ``BackupAndRestore`` last) and the epoch range, which an ``on_train_begin`` may
+    move (``BackupAndRestore`` does, after restoring a backup).
+    """
     model._require_compiled("fit")
     x, y = _check_data(x, y, "fit")
     epochs = _check_count(epochs, "epochs", 0, "fit")
+    initial_epoch = _check_count(initial_epoch, "initial_epoch", 0, "fit")
+    if initial_epoch > epochs:
+        raise ValueError(
+            f"fit: initial_epoch ({initial_epoch}) is after epochs ({epochs}); epochs is "
+            "the index of the last epoch, as in Keras, not a number of further epochs"
+        )
     batch_size = _check_count(batch_size, "batch_size", 1, "fit")
     if validation_data is None and validation_split:
         x, y, validation_data = _split_validation(x, y, validation_split)
@@ -107,18 +121,45 @@ def fit(
         validation_data = _check_data(*validation_data, "fit (validation_data)")
 
     rng = get_rng(seed)
-    n = len(x)
-    num_batches = math.ceil(n / batch_size)
-    history: dict[str, list[float]] = defaultdict(list)
-    callbacks = list(callbacks)
-    for cb in callbacks:
+    model.history = history = History()
+    backups = [cb for cb in callbacks if isinstance(cb, BackupAndRestore)]
+    all_callbacks = [history, *(cb for cb in callbacks if cb not in backups), *backups]
+    for cb in all_callbacks:
         cb.set_model(model)
     model.stop_training = False
     model.stop_reason = ""
     model.interrupted_at = None
+    if backups:
+        # build lazily built layers (BatchNormalization) before a backup is restored into
+        # them, as Keras builds the model before on_train_begin; inference draws nothing
+        model(x[:1], training=False)
+    model.fit_loop = loop = FitLoop(rng, all_callbacks, epochs, initial_epoch)
+    try:
+        _fit_epochs(model, x, y, batch_size, shuffle, validation_data, verbose, loop)
+    finally:
+        model.fit_loop = None
+    return {k: list(v) for k, v in history.history.items()}
+
+
+def _fit_epochs(
+    model: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    shuffle: bool,
+    validation_data: tuple[Any, Any] | None,
+    verbose: int,
+    loop: FitLoop,
+) -> None:
+    """The epochs of ``fit``, from ``loop.initial_epoch`` as ``on_train_begin`` left it."""
+    rng, callbacks, epochs = loop.rng, loop.callbacks, loop.epochs
+    n = len(x)
+    num_batches = math.ceil(n / batch_size)
     for cb in callbacks:
         cb.on_train_begin()
-    for epoch in range(epochs):
+    for epoch in range(loop.initial_epoch, epochs):
+        if model.stop_training:  # restored from a run a callback was stopping
+            break
         mean = _SampleMean()
         progress: Progress | None = None
         try:  # the whole epoch, so Ctrl-C in validation or a callback is located too
@@ -135,7 +176,7 @@ def fit(
                         f"{batch + 1}/{num_batches}: {err} The weights are those from before "
                         "this batch's update."
                     )
-                    warnings.warn(message, RuntimeWarning, stacklevel=3)
+                    warnings.warn(message, RuntimeWarning, stacklevel=4)
                     model.stop_training = True
                     model.stop_reason = message
                     break
@@ -151,8 +192,6 @@ def fit(
             if validation_data is not None:
                 val, _ = model.evaluate(*validation_data, batch_size=max(batch_size, 256))
                 logs.update({f"val_{k}": v for k, v in val.items()})
-            for k, v in logs.items():
-                history[k].append(v)
             progress.close(logs)
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
@@ -165,7 +204,6 @@ def fit(
             break
     for cb in callbacks:
         cb.on_train_end()
-    return dict(history)
 
 
 def evaluate(

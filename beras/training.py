@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from . import activations, optimizers
+from . import activations, datasets, initializers, optimizers
 from . import config as beras_config
 from .callbacks import Callback, LearningRateScheduler, ReduceLROnPlateau
 from .layers import Dense
@@ -41,7 +41,6 @@ __all__ = [
     "architecture",
     "build_model",
     "build_optimizer",
-    "class_names",
     "compile_model",
     "cosine_schedule",
     "fit_and_evaluate",
@@ -52,25 +51,11 @@ __all__ = [
     "prepare_images",
 ]
 
-DATASETS = ("mnist", "fashion-mnist", "mnist-mini")
-ACTIVATIONS = ("relu", "leaky_relu", "sigmoid")
-OPTIMIZERS = ("adam", "amsgrad", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "constant", "plateau")
-INITIALIZERS = (
-    "auto",
-    "kaiming",
-    "kaiming_uniform",
-    "xavier",
-    "xavier_uniform",
-    "normal",
-    "zero",
-)
-DEFAULT_LR = {"adam": 1e-3, "amsgrad": 1e-3, "rmsprop": 1e-3, "sgd": 0.1}
-DATASET_TITLES = {
-    "mnist": "MNIST",
-    "fashion-mnist": "Fashion-MNIST",
-    "mnist-mini": "MNIST-mini",
-}
+#: The hidden-layer activations ``beras train`` offers (the output layer is Softmax).
+HIDDEN_ACTIVATIONS = tuple(name for name in activations.ACTIVATIONS if name != "softmax")
+#: ``beras train --initializer`` choices: "auto", then the initializer names with ``_``.
+INITIALIZERS = ("auto", *(name.replace(" ", "_") for name in initializers.INITIALIZER_NAMES))
 
 
 # --------------------------------------------------------------------- configuration
@@ -94,7 +79,9 @@ class TrainConfig:
     @property
     def learning_rate(self) -> float:
         """``lr``, or the optimizer's default when ``lr`` is None."""
-        return float(self.lr) if self.lr is not None else DEFAULT_LR[self.optimizer]
+        if self.lr is not None:
+            return float(self.lr)
+        return optimizers.default_learning_rate(self.optimizer)
 
     @property
     def kernel_initializer(self) -> str:
@@ -142,22 +129,11 @@ def one_hot(labels: Any, num_classes: int) -> np.ndarray:
     return np.eye(num_classes, dtype=beras_config.float_dtype())[labels]
 
 
-def class_names(dataset: str) -> list[str] | None:
-    """Human-readable class names for a dataset (None: the label itself is the name)."""
-    if dataset == "fashion-mnist":
-        from .datasets import fashion_mnist
-
-        return list(fashion_mnist.CLASS_NAMES)
-    return None
-
-
 def load_data(
     dataset: str, data_dir: str | os.PathLike[str] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(x_train, y_train, x_test, y_test)``: images as float32 ``(N, 784)`` in [0, 1],
     integer labels ``(N,)``, train then test, in the dataset's order."""
-    from . import datasets
-
     (x_train, y_train), (x_test, y_test) = datasets.load(dataset, data_dir)
     return (
         prepare_images(x_train),

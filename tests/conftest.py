@@ -58,7 +58,16 @@ def _missing_data(item: pytest.Item) -> str | None:
     return None
 
 
+def _is_property_test(item: pytest.Item) -> bool:
+    return "tests/property/" in item.nodeid.replace(os.sep, "/")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The fast example tests run before the hypothesis property tests, whatever order the
+    # tests were named in (mutation testing names each mutant's tests in no fixed order and
+    # stops at the first failure). A stable sort: the usual `tests/unit tests/property`
+    # order is unchanged.
+    items.sort(key=_is_property_test)
     # A skip marker (not pytest.skip() at set-up) so the -ra summary names each test.
     if os.environ.get("BERAS_REQUIRE_DATA") == "1":
         return

@@ -14,7 +14,9 @@ verified (``$BERAS_DATASET_MIRRORS`` overrides the mirrors; empty disables downl
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,23 +30,42 @@ __all__ = [
     "DatasetError",
     "DatasetNotFoundError",
     "cache_dir",
+    "class_names",
     "fashion_mnist",
     "load",
     "locate",
     "mnist",
     "mnist_mini",
+    "title",
 ]
 
-#: Canonical names accepted by :func:`load` (underscores work too).
-DATASETS = ("mnist", "fashion-mnist", "mnist-mini")
 
-_SPECS = {"mnist": mnist.SPEC, "fashion-mnist": fashion_mnist.SPEC}
+class _Dataset(NamedTuple):
+    load_data: Callable[[Any], Any]
+    title: str
+    class_names: tuple[str, ...] | None = None  # None: the label itself is the name
 
-_LOADERS = {
-    "mnist": mnist.load_data,
-    "fashion-mnist": fashion_mnist.load_data,
-    "mnist-mini": mnist_mini.load_data,
+
+#: Every dataset by name; ``load``, ``title``, ``class_names`` and ``beras train
+#: --dataset`` all read this table.
+_DATASETS: dict[str, _Dataset] = {
+    "mnist": _Dataset(mnist.load_data, "MNIST"),
+    "fashion-mnist": _Dataset(fashion_mnist.load_data, "Fashion-MNIST", fashion_mnist.CLASS_NAMES),
+    "mnist-mini": _Dataset(mnist_mini.load_data, "MNIST-mini"),
 }
+
+#: Canonical names accepted by :func:`load` (underscores work too).
+DATASETS = tuple(_DATASETS)
+
+
+def _entry(name: str) -> _Dataset:
+    key = str(name).strip().lower().replace("_", "-")
+    if key not in _DATASETS:
+        raise ValueError(
+            f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)} "
+            "(underscores also accepted, e.g. 'fashion_mnist')"
+        )
+    return _DATASETS[key]
 
 
 def load(
@@ -58,7 +79,21 @@ def load(
     Raises:
         ValueError: ``name`` is not one of :data:`DATASETS`.
     """
-    return _LOADERS[_key(name)](path)
+    return _entry(name).load_data(path)
+
+
+def title(name: str) -> str:
+    """The dataset's name as people write it (``"Fashion-MNIST"``)."""
+    return _entry(name).title
+
+
+def class_names(name: str) -> list[str] | None:
+    """Human-readable class names (None: the label itself is the name)."""
+    names = _entry(name).class_names
+    return None if names is None else list(names)
+
+
+_SPECS = {"mnist": mnist.SPEC, "fashion-mnist": fashion_mnist.SPEC}
 
 
 def locate(name: str, path: str | os.PathLike[str] | None = None) -> tuple[str, Path | None] | None:
@@ -73,17 +108,8 @@ def locate(name: str, path: str | os.PathLike[str] | None = None) -> tuple[str, 
     Raises:
         ValueError: ``name`` is not one of :data:`DATASETS`.
     """
-    key = _key(name)
+    _entry(name)  # validates the name
+    key = str(name).strip().lower().replace("_", "-")
     if key == "mnist-mini":
         return ("bundled", None) if path is None else ("path", Path(path).expanduser())
     return locate_dataset(_SPECS[key], path)
-
-
-def _key(name: str) -> str:
-    key = str(name).strip().lower().replace("_", "-")
-    if key not in _LOADERS:
-        raise ValueError(
-            f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)} "
-            "(underscores also accepted, e.g. 'fashion_mnist')"
-        )
-    return key

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from ..fileio import BadFileError
 
-class DatasetError(ValueError):
-    """A dataset file exists but its content is wrong.
+
+class DatasetError(BadFileError):
+    """A dataset file exists but its content is wrong (a ``ValueError``).
 
     Raised for a corrupt or truncated gzip stream, a malformed IDX header, a wrong
     magic number, trailing bytes, images and labels whose counts disagree, labels out
-    of range, an ``.npz`` archive with missing keys, or a checksum mismatch. The
-    message always names the file and says what was wrong with it.
+    of range, an ``.npz`` archive with missing keys, a checksum mismatch, or sizes
+    beyond the readers' limits (a gzip bomb, an array header declaring more than the
+    file holds, an oversized download). The message always names the file and says
+    what was wrong with it. A :class:`beras.fileio.BadFileError`, so a ``ValueError``.
     """
 
     __module__ = "beras.datasets"  # its public home, shown in tracebacks

@@ -45,6 +45,9 @@ SYSTEM_DATA_DIRS: list[Path] = [Path("/usr/share/datasets")]
 #: Seconds to wait on a silent connection before trying the next mirror.
 DOWNLOAD_TIMEOUT = 30.0
 
+#: Largest download accepted (bytes, compressed); Fashion-MNIST's largest file is 26 MB.
+MAX_DOWNLOAD_BYTES = 1 << 27
+
 TRAIN_IMAGES = "train-images-idx3-ubyte"
 TRAIN_LABELS = "train-labels-idx1-ubyte"
 TEST_IMAGES = "t10k-images-idx3-ubyte"
@@ -207,7 +210,9 @@ def download_file(url: str, dest: Path, expected_sha256: str | None) -> None:
     verified before it is renamed over ``dest``; on any error or interruption the
     temporary file is removed, so ``dest`` is either absent or complete and verified.
     Network errors propagate as ``OSError``/``HTTPException``, bad content as
-    :class:`DatasetError` (:class:`ChecksumError` for a hash mismatch).
+    :class:`DatasetError` (:class:`ChecksumError` for a hash mismatch). A response
+    larger than :data:`MAX_DOWNLOAD_BYTES` (announced or received) is refused without
+    being read further, and decompression has :func:`_idx.gunzip`'s bounds.
     """
     print(f"Downloading {url}", file=sys.stderr)
 
@@ -216,15 +221,26 @@ def download_file(url: str, dest: Path, expected_sha256: str | None) -> None:
         request = urllib.request.Request(url, headers={"User-Agent": "beras"})
         with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
             length = response.headers.get("Content-Length")
+            if length and not (length.isdigit() and int(length) <= MAX_DOWNLOAD_BYTES):
+                raise DatasetError(
+                    f"{url}: announces {length} bytes, more than the "
+                    f"{MAX_DOWNLOAD_BYTES:,} a dataset file may have; not downloaded"
+                )
             update, close = _progress(int(length) if length else None, dest.name)
+            received = 0
             try:
                 while chunk := response.read(1 << 16):
+                    received += len(chunk)
+                    if received > MAX_DOWNLOAD_BYTES:
+                        raise DatasetError(
+                            f"{url}: sent more than the {MAX_DOWNLOAD_BYTES:,} bytes a "
+                            "dataset file may have; download stopped"
+                        )
                     out.write(chunk)
                     chunks.append(chunk)
                     update(len(chunk))
             finally:
                 close()
-        received = sum(map(len, chunks))
         if length and received != int(length):
             raise OSError(f"incomplete download: got {received} of {length} bytes")
         data = _idx.gunzip(b"".join(chunks), f"{url} (downloaded)")

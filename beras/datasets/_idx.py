@@ -5,18 +5,28 @@ IDX format (http://yann.lecun.com/exdb/mnist/): a big-endian int32 magic number
 uint8 data type, the fourth the number of dimensions), one big-endian int32 per
 dimension, then the uint8 data in C order. Everything here is strict: any
 malformation raises :class:`DatasetError` naming the file, never returns odd arrays.
+
+Everything here is bounded too: a raw file larger than :data:`MAX_IDX_BYTES` is not
+read; gzip is decompressed in pieces, never beyond the size the IDX header announces
+(plus a little, to name trailing bytes) nor beyond :data:`MAX_GZIP_RATIO` times the
+compressed size, so a gzip bomb costs a few kilobytes, not the machine's memory; an
+``.npz`` archive's headers are checked before its arrays are read
+(:func:`beras.npzfile.read_npz`).
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import zipfile
+import math
+import os
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from ..fileio import BadFileError
+from ..npzfile import Member, read_npz
 from ._errors import ChecksumError, DatasetError
 
 IMAGES_MAGIC = 0x00000803
@@ -26,32 +36,113 @@ NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 Split = tuple[np.ndarray, np.ndarray]
 
+#: Largest IDX file read, compressed or not (bytes). MNIST's largest is 47 MB.
+MAX_IDX_BYTES = 1 << 30
+#: Largest decompressed/compressed ratio accepted from gzip (MNIST's is below 8).
+MAX_GZIP_RATIO = 100
+#: Decompressed bytes always allowed, whatever the ratio (tiny files compress well).
+_GZIP_FLOOR = 1 << 16
+#: Bytes decompressed past the announced end, so that trailing bytes can be counted.
+_TRAILING_SLACK = 1 << 12
+_CHUNK = 1 << 16
+_MAX_STEP = 1 << 20  # decompressed bytes per step: the header is seen early
+#: Largest .npz dataset read (bytes of its arrays).
+MAX_NPZ_BYTES = 1 << 31
 
-def gunzip(raw: bytes, where: str) -> bytes:
-    """Decompress gzip bytes; :class:`DatasetError` naming ``where`` if corrupt."""
+
+def idx_size(header: bytes | bytearray) -> int | None:
+    """Total bytes (header and data) an IDX file announces in its first bytes, if valid."""
+    if len(header) < 4 or header[0] != 0 or header[1] != 0 or header[2] != 0x08:
+        return None
+    ndim = header[3]
+    if not 1 <= ndim <= 4 or len(header) < 4 + 4 * ndim:
+        return None
+    dims = [int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big", signed=True) for i in range(ndim)]
+    if any(d < 0 for d in dims):
+        return None
+    return 4 + 4 * ndim + math.prod(dims)
+
+
+def gunzip(raw: bytes, where: str, limit: int | None = None) -> bytes | bytearray:
+    """Decompress gzip bytes, at most ``limit`` of them; :class:`DatasetError` if corrupt.
+
+    ``limit`` defaults to ``max(MAX_GZIP_RATIO * len(raw), 64 KiB)`` (capped at
+    :data:`MAX_IDX_BYTES`); when the decompressed bytes start with a valid IDX header,
+    the size it announces (plus a few kilobytes) lowers the limit further. Several
+    gzip members are joined, as ``gzip.decompress`` does; zero padding after the last
+    is ignored. Output beyond the limit is never produced: it is an error.
+    """
+    if limit is None:
+        limit = min(MAX_IDX_BYTES, max(MAX_GZIP_RATIO * len(raw), _GZIP_FLOOR))
+    out = bytearray()
+    pos = 0  # next unread byte of ``raw``
+    announced: int | None = None
     try:
-        return gzip.decompress(raw)
+        while True:
+            d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            while not d.eof:
+                if d.unconsumed_tail:
+                    data = d.unconsumed_tail
+                elif pos < len(raw):
+                    data, pos = raw[pos : pos + _CHUNK], pos + _CHUNK
+                else:
+                    raise EOFError("compressed data ended before the end-of-stream marker")
+                out += d.decompress(data, min(limit - len(out) + 1, _MAX_STEP))
+                if announced is None and (size := idx_size(out)) is not None:
+                    if size > limit:
+                        raise DatasetError(
+                            f"{where}: its IDX header announces {size:,} bytes, more than "
+                            f"{limit:,} ({MAX_GZIP_RATIO}x the {len(raw):,} compressed "
+                            "bytes, or the size limit); refusing to decompress it"
+                        )
+                    announced, limit = size, min(limit, size + _TRAILING_SLACK)
+                if len(out) > limit:
+                    what = (
+                        f"more than {limit - announced:,} unexpected trailing bytes after "
+                        f"the {announced:,} bytes its IDX header announces"
+                        if announced is not None
+                        else f"decompresses to more than {limit:,} bytes "
+                        f"({MAX_GZIP_RATIO}x its compressed size, or the size limit)"
+                    )
+                    raise DatasetError(
+                        f"{where}: {what}; it is corrupt or not an IDX file (a gzip bomb?)"
+                    )
+            raw, pos = d.unused_data + raw[pos:], 0
+            if not raw.strip(b"\0"):  # done, or only zero padding
+                return out  # not copied: the largest MNIST file is 47 MB
+            if raw[:2] != _GZIP_MAGIC:
+                raise OSError(f"{len(raw)} bytes of garbage after the gzip data")
     except (OSError, EOFError, zlib.error) as exc:
         raise DatasetError(
             f"{where}: not a valid gzip file ({exc}); it is corrupt or incomplete"
         ) from exc
 
 
-def read_idx_bytes(path: Path) -> bytes:
-    """The IDX bytes stored in ``path``, decompressed when its name ends in ``.gz``."""
+def read_idx_bytes(path: Path) -> bytes | bytearray:
+    """The IDX bytes stored in ``path``, decompressed when its name ends in ``.gz``.
+
+    Files larger than :data:`MAX_IDX_BYTES` are refused before being read; gzip is
+    decompressed with the bounds of :func:`gunzip`.
+    """
     try:
+        size = os.path.getsize(path)
+        if size > MAX_IDX_BYTES:
+            raise DatasetError(
+                f"{path}: {size:,} bytes, larger than the {MAX_IDX_BYTES:,} an IDX "
+                "dataset file may have; it is not a dataset file"
+            )
         raw = path.read_bytes()
     except OSError as exc:
         raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     return gunzip(raw, str(path)) if path.name.endswith(".gz") else raw
 
 
-def sha256_hex(data: bytes) -> str:
+def sha256_hex(data: bytes | bytearray) -> str:
     """Hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
 
 
-def verify_sha256(data: bytes, expected: str, where: str, hint: str = "") -> None:
+def verify_sha256(data: bytes | bytearray, expected: str, where: str, hint: str = "") -> None:
     """Raise :class:`ChecksumError` unless ``sha256(data) == expected``."""
     actual = sha256_hex(data)
     if actual != expected.lower():
@@ -62,7 +153,7 @@ def verify_sha256(data: bytes, expected: str, where: str, hint: str = "") -> Non
         )
 
 
-def _parse_idx(data: bytes, where: str, magic: int, what: str) -> np.ndarray:
+def _parse_idx(data: bytes | bytearray, where: str, magic: int, what: str) -> np.ndarray:
     if len(data) < 4:
         raise DatasetError(f"{where}: truncated: {len(data)} bytes, too short for an IDX header")
     found = int.from_bytes(data[:4], "big")
@@ -103,14 +194,16 @@ def _parse_idx(data: bytes, where: str, magic: int, what: str) -> np.ndarray:
     return arr.reshape(dims).copy()  # copy: writable, independent of ``data``
 
 
-def parse_images(data: bytes, where: str, image_shape: tuple[int, int] = (28, 28)) -> np.ndarray:
+def parse_images(
+    data: bytes | bytearray, where: str, image_shape: tuple[int, int] = (28, 28)
+) -> np.ndarray:
     """Parse IDX image bytes into a ``(n, rows, cols)`` uint8 array."""
     images = _parse_idx(data, where, IMAGES_MAGIC, "image")
     check_images(images, where, image_shape)
     return images
 
 
-def parse_labels(data: bytes, where: str, num_classes: int = 10) -> np.ndarray:
+def parse_labels(data: bytes | bytearray, where: str, num_classes: int = 10) -> np.ndarray:
     """Parse IDX label bytes into an ``(n,)`` uint8 array, values < ``num_classes``."""
     labels = _parse_idx(data, where, LABELS_MAGIC, "label")
     check_labels(labels, where, num_classes)
@@ -158,24 +251,54 @@ def _as_uint8(arr: np.ndarray, where: str) -> np.ndarray:
 def load_npz(
     path: Path, image_shape: tuple[int, int] = (28, 28), num_classes: int = 10
 ) -> tuple[Split, Split]:
-    """Load and check a Keras-style ``.npz`` (keys x_train, y_train, x_test, y_test)."""
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DatasetError(f"{path}: not a readable .npz archive ({exc})") from exc
-    if not hasattr(npz, "files"):  # a bare .npy array, not an archive
-        raise DatasetError(f"{path}: holds a single array, not an .npz archive of {NPZ_KEYS}")
-    with npz:
-        missing = [k for k in NPZ_KEYS if k not in npz.files]
+    """Load and check a Keras-style ``.npz`` (keys x_train, y_train, x_test, y_test).
+
+    The archive's headers are checked (keys, integer dtypes, shapes) before any array
+    is read, with :func:`beras.npzfile.read_npz`'s bounds.
+    """
+
+    def check(members: Mapping[str, Member]) -> None:
+        missing = [k for k in NPZ_KEYS if k not in members]
         if missing:
             raise DatasetError(
                 f"{path}: missing key(s) {', '.join(missing)}; an .npz dataset needs "
-                f"{', '.join(NPZ_KEYS)} (it has: {', '.join(npz.files) or 'nothing'})"
+                f"{', '.join(NPZ_KEYS)} (it has: {', '.join(members) or 'nothing'})"
             )
-        try:
-            arrays = {key: npz[key] for key in NPZ_KEYS}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            raise DatasetError(f"{path}: corrupt .npz archive ({exc})") from exc
+        for key in NPZ_KEYS:
+            if members[key].dtype.kind not in "iu":
+                raise DatasetError(
+                    f"{path}[{key}]: dtype {members[key].dtype} is not uint8 (integers 0..255)"
+                )
+        for split in ("train", "test"):
+            x, y = members[f"x_{split}"].shape, members[f"y_{split}"].shape
+            if len(x) != 3 or x[1:] != tuple(image_shape):
+                raise DatasetError(
+                    f"{path}[x_{split}]: images have shape {x}, expected (n, "
+                    f"{image_shape[0]}, {image_shape[1]})"
+                )
+            if len(y) != 1:
+                raise DatasetError(f"{path}[y_{split}]: labels have shape {y}, expected (n,)")
+            if x[0] != y[0]:
+                raise DatasetError(
+                    f"count mismatch: {path}[x_{split}] holds {x[0]} images but "
+                    f"{path}[y_{split}] holds {y[0]} labels"
+                )
+
+    if not path.is_file() and path.exists():
+        raise DatasetError(f"{path}: not a file")
+    try:
+        with open(path, "rb") as f:
+            if f.read(6) == b"\x93NUMPY":
+                raise DatasetError(
+                    f"{path}: holds a single array, not an .npz archive of {NPZ_KEYS}"
+                )
+        arrays = read_npz(path, max_members=64, max_bytes=MAX_NPZ_BYTES, check=check)
+    except DatasetError:
+        raise
+    except BadFileError as exc:
+        raise DatasetError(str(exc)) from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: not a readable .npz archive ({exc})") from exc
     for key in NPZ_KEYS:
         arrays[key] = _as_uint8(arrays[key], f"{path}[{key}]")
     for split in ("train", "test"):

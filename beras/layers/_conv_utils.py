@@ -9,8 +9,8 @@ output lengths and TensorFlow's "same" padding, and the two halves of im2col:
 * :func:`col2im` is its adjoint: it scatters ``(…, H', W', kh, kw, C)`` columns back
   onto the padded input, summing where windows overlap.
 
-Both loop over the ``kh·kw`` kernel offsets only (never over the batch or the output
-pixels): each offset is one strided slice of the input.
+Neither loops over the batch or the output pixels: im2col is one strided view and one
+copy, col2im a loop over the ``kh·kw`` kernel offsets, each one strided slice.
 """
 
 from __future__ import annotations
@@ -117,15 +117,21 @@ def window_slice(
 def im2col(
     xp: np.ndarray, window: tuple[int, int], strides: tuple[int, int], out_hw: tuple[int, int]
 ) -> np.ndarray:
-    """Every window of the padded ``xp`` ``(B, Hp, Wp, C)``: a new ``(B, H', W', kh, kw, C)``."""
+    """Every window of the padded ``xp`` ``(B, Hp, Wp, C)``: a new ``(B, H', W', kh, kw, C)``.
+
+    One strided view (no copy) of all the windows, then one contiguous copy: with
+    channels last, each window row ``(kw, C)`` is a contiguous run of the input when the
+    width stride is 1, so the copy moves long runs.
+    """
     b, _, _, c = xp.shape
-    kh, kw = window
-    cols = np.empty((b, out_hw[0], out_hw[1], kh, kw, c), dtype=xp.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            rows, columns = window_slice(i, j, out_hw, strides)
-            cols[:, :, :, i, j, :] = xp[:, rows, columns, :]
-    return cols
+    s_b, s_h, s_w, s_c = xp.strides
+    view = np.lib.stride_tricks.as_strided(
+        xp,
+        shape=(b, out_hw[0], out_hw[1], window[0], window[1], c),
+        strides=(s_b, s_h * strides[0], s_w * strides[1], s_h, s_w, s_c),
+        writeable=False,
+    )
+    return np.ascontiguousarray(view)
 
 
 def col2im(

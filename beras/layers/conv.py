@@ -178,17 +178,24 @@ class Conv2D(Diffable):
         if J is None or J[0] is None:
             raise self._no_local_jacobian()
         assert self.kernel is not None
+        kernel = np.asarray(self.kernel)
         x_shape = np.shape(self.inputs[0])
         hw_pads, out_hw = self._geometry(x_shape)
         (top, bottom), (left, right) = hw_pads
         padded = (x_shape[0], x_shape[1] + top + bottom, x_shape[2] + left + right, x_shape[3])
-        k_t = np.asarray(self.kernel).reshape(-1, self.filters).T
         result = []
         for up in J:
-            dcols = np.asarray(up).reshape(-1, self.filters) @ k_t  # (B·H'·W', kh·kw·C)
-            dcols = dcols.reshape(x_shape[0], *out_hw, *self.kernel_size, x_shape[3])
-            dx = cu.crop(cu.col2im(dcols, padded, self.strides), hw_pads)
-            result.append(Tensor(np.ascontiguousarray(dx)))
+            g = np.asarray(up).reshape(-1, self.filters)
+            dxp = np.zeros(padded, dtype=np.result_type(g, kernel))
+            # col2im fused with the product: each kernel offset's columns, (B·H'·W', C),
+            # go straight onto the input positions that offset read
+            for i in range(self.kernel_size[0]):
+                for j in range(self.kernel_size[1]):
+                    rows, columns = cu.window_slice(i, j, out_hw, self.strides)
+                    dxp[:, rows, columns, :] += (g @ kernel[i, j].T).reshape(
+                        x_shape[0], *out_hw, x_shape[3]
+                    )
+            result.append(Tensor(np.ascontiguousarray(cu.crop(dxp, hw_pads))))
         return result
 
     def compose_weight_gradients(self, J: Any = None) -> list[Tensor]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -13,9 +13,7 @@ from ..validation import as_float_array, positive_int
 
 __all__ = ["DENSE_INITIALIZERS", "Dense"]
 
-DENSE_INITIALIZERS = Literal[
-    "zero", "normal", "xavier", "kaiming", "xavier uniform", "kaiming uniform"
-]
+DENSE_INITIALIZERS = initializers.InitializerName
 
 
 class Dense(Diffable):
@@ -67,6 +65,15 @@ class Dense(Diffable):
         rng = get_rng() if rng is None else rng
         w = initializers.kernel(initializer, (input_size, output_size), rng)
         return Variable(w, name="w"), Variable(np.zeros((1, output_size), dtype=w.dtype), name="b")
+
+    def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``(batch, output_size)`` for ``(batch, input_size)``."""
+        shape = tuple(input_shape)
+        if len(shape) != 2 or shape[1] != self.input_size:
+            raise ValueError(
+                f"{self!r} expected inputs of shape (batch, {self.input_size}), got {shape}"
+            )
+        return (shape[0], self.output_size)
 
     def _input(self, x: Any) -> np.ndarray:
         arr = as_float_array(x, self.w.dtype, self)

@@ -1,4 +1,4 @@
-"""Tolerances that know the numerical error, and reports that name the worst entries.
+"""The comparison engine: tolerances that know the numerical error, findings with fields.
 
 An analytic value ``a`` is compared with a numerical estimate known to lie in
 ``[lower, upper]`` up to an error estimate ``e`` (``lower == upper`` away from kinks):
@@ -9,22 +9,28 @@ An analytic value ``a`` is compared with a numerical estimate known to lie in
 so the tolerance grows with the estimate's own error, never with the array's size
 (``k = 4``, ``rtol = 1e-7``, ``row_rtol = 1e-8``: the round-off of a sum inside ``f``
 can exceed ``eps |f| / h``, and the row term bounds it by the output's own scale).
-Entries whose estimate is unreliable are *inconclusive*: neither passed nor failed.
+Entries whose estimate is unreliable are *unjudged* (the check is then inconclusive):
+neither passed nor failed. At a kink, a documented convention's values (``kink_values``)
+widen the accepted interval to include them; the entries only that widening accepted
+are listed in the result (:class:`ConventionUse`).
+
 Analytic-versus-analytic comparisons (a VJP against the local Jacobians contracted with
 the same upstream) use a round-off bound instead: ``k * eps * sum |g| |J|``.
 
-Failure messages follow ``numpy.testing.assert_allclose``: a summary line, then the
-worst few entries (index, analytic, numeric, absolute and relative error, the error
-estimate and the tolerance derived from it),
-never whole arrays.
+Every comparison returns a :class:`Comparison`; its failures are :class:`Finding`
+objects with structured fields (view, target, counts, the worst entries ranked by how
+far they are beyond their tolerance), formatted only when a report is printed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+
+from ._numeric import Estimates
 
 #: Multiple of the error estimate an analytic value may be off by.
 K_ERROR = 4.0
@@ -36,6 +42,8 @@ ROW_RTOL = 1e-8
 K_ROUND = 64.0
 #: Entries shown in a report.
 WORST = 5
+
+Label = Callable[[int, int], str]
 
 
 @dataclass(frozen=True)
@@ -68,19 +76,64 @@ class Entry:
         )
 
 
+#: What each kind of finding says about its entries.
+_WHAT = {
+    "numeric": "differ from the numerical derivative beyond its error estimate",
+    "exact": "differ from the local Jacobians contracted with the same upstream gradient "
+    "beyond round-off",
+    "unjudged": "could not be judged (numerical estimate unreliable)",
+}
+
+
 @dataclass
 class Finding:
-    """A failed or inconclusive comparison of one view for one input or weight."""
+    """A failed or unjudged comparison of one view for one variable, or a broken invariant.
+
+    Attributes:
+        view: ``"local"``, ``"vjp"``, ``"tape"`` or ``"invariant"``.
+        target: the variable (``"weight 0 'w'"``) or, for an invariant, the subject.
+        kind: ``"numeric"`` / ``"exact"`` (analytic against finite differences / against
+            another analytic computation), ``"unjudged"`` or ``"invariant"``.
+        where: what was compared beyond the variable (``"upstream 1"``, ``"random
+            directions"``, ``"training=True"``), or ``""``.
+        bad: entries that failed (or could not be judged); ``total``: entries compared.
+        worst: the worst entries, ranked by error / tolerance, worst first.
+        located: for a failing projection, the wrong entry it leads to (by bisection).
+        message: an invariant's message, or a note prefixed to the summary.
+        reference: what the analytic values were compared with (a column header).
+    """
 
     view: str
     target: str
-    summary: str
+    kind: str = "numeric"
+    where: str = ""
+    bad: int = 0
+    total: int = 0
     worst: list[Entry] = field(default_factory=list)
-    reference: str = "numeric"  # what the analytic values were compared with
+    located: Entry | None = None
+    message: str = ""
+    reference: str = "numeric"
+
+    @property
+    def summary(self) -> str:
+        """One line: what failed, how many of how many entries, what the rows show."""
+        if self.kind == "invariant":
+            return self.message
+        text = f"{self.bad} of {self.total} entries {_WHAT[self.kind]}"
+        if self.message:
+            text = f"{self.message} {text}"
+        if self.located is not None:
+            return f"{text}; the first row is the wrong entry the worst projection leads to, then the worst projections ranked by error / tolerance:"
+        return f"{text}; worst first, ranked by error / tolerance:"
+
+    def label(self) -> str:
+        where = f" ({self.where})" if self.where else ""
+        return f"[{self.view}] {self.target}{where}"
 
     def format(self) -> str:
-        lines = [f"[{self.view}] {self.target}: {self.summary}"]
-        if self.worst:
+        lines = [f"{self.label()}: {self.summary}"]
+        rows = ([self.located] if self.located is not None else []) + self.worst
+        if rows:
             header = (
                 "index",
                 "analytic",
@@ -90,97 +143,54 @@ class Finding:
                 "err est",
                 "tolerance",
             )
-            rows = [header] + [e.row() for e in self.worst]
-            widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-            for r in rows:
+            table = [header] + [e.row() for e in rows]
+            widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+            for r in table:
                 lines.append("    " + "  ".join(c.rjust(w) for c, w in zip(r, widths)))
         return "\n".join(lines)
 
 
-class GradientCheckError(AssertionError):
-    """A gradient check failed; the message names the view, the variable and the worst entries."""
+@dataclass(frozen=True)
+class KinkConvention:
+    """Derivative values a Diffable's documented convention returns at a kink.
 
-    __module__ = "beras.testing"  # its public home, shown in tracebacks
+    ``values`` are accepted at a detected kink besides the interval between the one-sided
+    derivatives; ``description`` says whose convention it is (for the report).
+    """
 
-    def __init__(self, message: str, result: GradientCheckResult) -> None:
-        super().__init__(message)
-        self.result = result
+    values: tuple[float, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ConventionUse:
+    """Entries accepted only because a documented kink convention's value was allowed."""
+
+    view: str
+    target: str
+    convention: KinkConvention
+    entries: tuple[str, ...]
+
+    def format(self) -> str:
+        values = ", ".join(f"{v:g}" for v in self.convention.values)
+        about = f" ({self.convention.description})" if self.convention.description else ""
+        shown = ", ".join(self.entries[:WORST]) + (" ..." if len(self.entries) > WORST else "")
+        return (
+            f"[{self.view}] {self.target}: the kink convention{about}, value {values}, "
+            f"accepted {len(self.entries)} entries: {shown}"
+        )
 
 
 @dataclass
-class GradientCheckResult:
-    """What a gradient check found.
+class Comparison:
+    """What one comparison found: a failure, unjudged entries, convention acceptances."""
 
-    Attributes:
-        subject: what was checked (``repr`` of the Diffable, or a description).
-        status: ``"pass"``, ``"fail"`` or ``"inconclusive"`` (nothing failed, but some
-            numerical estimates were too unreliable to judge some entries).
-        failures: the failed comparisons and invariants, worst entries first.
-        inconclusive: the comparisons with unreliable numerical estimates.
-        evaluations: how many times the function was evaluated numerically.
-        mode: ``"full"`` (per-entry Jacobians) or ``"projection"`` (random projections)
-            per checked variable.
-        checked: number of compared entries per view.
-    """
-
-    subject: str
-    failures: list[Finding] = field(default_factory=list)
-    inconclusive: list[Finding] = field(default_factory=list)
-    evaluations: int = 0
-    mode: dict[str, str] = field(default_factory=dict)
-    checked: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def status(self) -> str:
-        if self.failures:
-            return "fail"
-        return "inconclusive" if self.inconclusive else "pass"
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures and not self.inconclusive
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def failed_views(self) -> set[str]:
-        """The views (``"local"``, ``"vjp"``, ``"tape"``, ``"invariant"``) that failed."""
-        return {f.view for f in self.failures}
-
-    def report(self) -> str:
-        """A readable account of the failures and inconclusive entries."""
-        counts = ", ".join(f"{k}: {v}" for k, v in self.checked.items())
-        head = (
-            f"gradient check of {self.subject}: {self.status} "
-            f"({self.evaluations} function evaluations; entries compared: {counts or 'none'})"
-        )
-        parts = [head]
-        if self.failures:
-            parts.append(f"{len(self.failures)} failed:")
-            parts += [f.format() for f in self.failures]
-        if self.inconclusive:
-            parts.append(
-                f"{len(self.inconclusive)} inconclusive (the numerical estimate itself is "
-                "unreliable there: a kink or steep region even the smallest step did not resolve):"
-            )
-            parts += [f.format() for f in self.inconclusive]
-        return "\n".join(parts)
-
-    def raise_for_status(self, inconclusive: str = "warn") -> GradientCheckResult:
-        """Raise :class:`GradientCheckError` on failure; on inconclusive, ``"warn"``, ``"raise"`` or ``"ignore"``."""
-        if self.failures or (self.inconclusive and inconclusive == "raise"):
-            raise GradientCheckError(self.report(), self)
-        if self.inconclusive and inconclusive == "warn":
-            import warnings
-
-            warnings.warn(self.report(), InconclusiveGradientCheck, stacklevel=3)
-        return self
-
-
-class InconclusiveGradientCheck(UserWarning):
-    """Some numerical estimates were too unreliable to pass or fail their entries."""
-
-    __module__ = "beras.testing"  # its public home, shown in tracebacks
+    view: str
+    target: str
+    total: int
+    failure: Finding | None = None
+    unjudged: Finding | None = None
+    accepted: tuple[str, ...] = ()
 
 
 def _index(label: str, shape: tuple[int, ...], flat: int) -> str:
@@ -191,7 +201,7 @@ def _index(label: str, shape: tuple[int, ...], flat: int) -> str:
 
 def entry_labels(
     row_label: str | None, row_shape: tuple[int, ...], col_label: str, col_shape: tuple[int, ...]
-) -> Any:
+) -> Label:
     """A function ``(row, col) -> 'd out[..]/d w[..]'`` for 2-D blocks (or ``w[..]`` for 1-D)."""
 
     def label(row: int, col: int) -> str:
@@ -202,36 +212,85 @@ def entry_labels(
     return label
 
 
-def compare_numeric(
-    view: str,
-    target: str,
-    analytic: np.ndarray,
-    estimate: Any,
-    label: Any,
-    *,
-    k_error: float = K_ERROR,
-    rtol: float = RTOL,
-    row_rtol: float = ROW_RTOL,
-    atol: float = 0.0,
-) -> tuple[Finding | None, Finding | None, int]:
-    """Compare analytic values with numerical estimates (same 2-D shape).
+def projection_labels(upstream: int | None = None) -> Label:
+    """Labels of projections ``<v, J u>``: "random direction c" (of upstream ``i``)."""
+    prefix = "" if upstream is None else f"upstream {upstream}, "
+    return lambda r, c: f"{prefix}random direction {c}"
 
-    Returns ``(failure or None, inconclusive or None, number of entries compared)``.
+
+def widen(est: Estimates, values: Sequence[float]) -> Estimates:
+    """At kinks, accept a convention's ``values`` besides ``[lower, upper]``.
+
+    Compared directly, an entry at a kink passes inside its interval or at one of the
+    values. ``lower``/``upper`` become the hull of both (what :func:`project` carries
+    into projections, where the values mix), and ``plain`` keeps the interval alone, so
+    the comparison can tell which entries only the convention accepted.
     """
-    a = np.asarray(analytic, dtype=np.float64)
-    lower, upper = estimate.lower, estimate.upper
+    if not values:
+        return est
+    lower, upper = est.lower, est.upper
+    for c in values:
+        lower = np.where(est.kink, np.minimum(lower, c), lower)
+        upper = np.where(est.kink, np.maximum(upper, c), upper)
+    return replace(
+        est, lower=lower, upper=upper, plain=(est.lower, est.upper), values=tuple(values)
+    )
+
+
+def project(est: Estimates, v: np.ndarray) -> Estimates:
+    """``v^T`` applied to a block of estimates, with interval arithmetic at kinks."""
+    v = v.reshape(-1, 1)
+
+    def interval(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.minimum(v * lower, v * upper).sum(axis=0, keepdims=True)
+        hi = np.maximum(v * lower, v * upper).sum(axis=0, keepdims=True)
+        return lo, hi
+
+    lo, hi = interval(est.lower, est.upper)  # the hull: a convention's values mix here
+    err = (np.abs(v) * est.error).sum(axis=0, keepdims=True)
+    reliable = np.all(est.reliable | (v == 0), axis=0, keepdims=True)
+    kink = np.any(est.kink & (v != 0), axis=0, keepdims=True)
+    plain = interval(*est.plain) if est.plain is not None else None
+    return Estimates((lo + hi) / 2, err, lo, hi, kink, reliable, est.step, est.evaluations, plain)
+
+
+def _tolerance(est: Estimates, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     size = np.maximum(np.abs(lower), np.abs(upper))
     size = np.where(np.isfinite(size), size, 0.0)
     # round-off inside f (a sum's intermediates) can exceed eps |f| / h: a floor relative
     # to the largest derivative of the same output (row) covers it
     row = size.max(axis=-1, keepdims=True) if size.size else size
-    tol = k_error * estimate.error + rtol * size + row_rtol * row + atol
+    return K_ERROR * est.error + RTOL * size + ROW_RTOL * row
+
+
+def _distance(a: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     distance = np.maximum(lower - a, a - upper)
-    distance = np.where(np.isfinite(a), np.maximum(distance, 0.0), np.inf)
-    numeric_ok = np.isfinite(lower) & np.isfinite(upper) & np.isfinite(tol)
-    reliable = estimate.reliable & numeric_ok
+    return np.where(np.isfinite(a), np.maximum(distance, 0.0), np.inf)
+
+
+def compare_numeric(
+    view: str, target: str, analytic: np.ndarray, est: Estimates, label: Label
+) -> Comparison:
+    """Compare analytic values with numerical estimates (same 2-D shape)."""
+    a = np.asarray(analytic, dtype=np.float64)
+    tol = _tolerance(est, est.lower, est.upper)
+    distance = _distance(a, est.lower, est.upper)
+    numeric_ok = np.isfinite(est.lower) & np.isfinite(est.upper) & np.isfinite(tol)
+    reliable = est.reliable & numeric_ok
     bad = reliable & (distance > tol)
-    unsure = ~reliable
+    accepted = np.zeros(a.shape, dtype=bool)
+    if est.plain is not None:
+        plain_tol = _tolerance(est, *est.plain)
+        plain_distance = _distance(a, *est.plain)
+        plain_bad = reliable & (plain_distance > plain_tol)
+        if est.values:  # compared directly: inside the interval, or at a convention's value
+            at_value = np.zeros(a.shape, dtype=bool)
+            for c in est.values:
+                at_value |= np.abs(a - c) <= plain_tol
+            accepted = plain_bad & est.kink & at_value
+            bad, distance, tol = plain_bad & ~accepted, plain_distance, plain_tol
+        else:  # projected: the hull of both
+            accepted = plain_bad & ~bad
     ratio = np.where(
         tol > 0, distance / np.where(tol > 0, tol, 1.0), np.where(distance > 0, np.inf, 0.0)
     )
@@ -239,81 +298,80 @@ def compare_numeric(
     def worst(mask: np.ndarray) -> list[Entry]:
         idx = np.flatnonzero(mask)
         order = idx[np.argsort(-ratio.ravel()[idx], kind="stable")][:WORST]
-        entries = []
-        for flat in order:
-            r, c = np.unravel_index(flat, a.shape) if a.ndim == 2 else (0, flat)
-            av = float(a.ravel()[flat])
-            lo, hi = float(lower.ravel()[flat]), float(upper.ravel()[flat])
-            nv = lo if lo == hi else (lo + hi) / 2
-            err = float(distance.ravel()[flat])
-            entries.append(
-                Entry(
-                    index=label(int(r), int(c)) + (" (kink)" if lo != hi else ""),
-                    analytic=av,
-                    numeric=nv,
-                    abs_err=err,
-                    rel_err=err / max(abs(nv), abs(av), 1e-300),
-                    tolerance=float(tol.ravel()[flat]),
-                    estimate=float(estimate.error.ravel()[flat]),
-                    interval=(lo, hi) if lo != hi else None,
-                )
-            )
-        return entries
+        return [_numeric_entry(int(flat), a, est, distance, tol, label) for flat in order]
 
-    failure = inconclusive = None
     n = int(a.size)
+    found = Comparison(view, target, n)
     if bad.any():
-        failure = Finding(
-            view,
-            target,
-            f"{int(bad.sum())} of {n} entries differ from the numerical derivative beyond "
-            "its error estimate; worst:",
-            worst(bad),
-        )
-    if unsure.any():
-        inconclusive = Finding(
-            view,
-            target,
-            f"{int(unsure.sum())} of {n} entries could not be judged (numerical estimate "
-            "unreliable); worst:",
-            worst(unsure),
-        )
-    return failure, inconclusive, n
+        found.failure = Finding(view, target, "numeric", bad=int(bad.sum()), total=n)
+        found.failure.worst = worst(bad)
+    if (~reliable).any():
+        found.unjudged = Finding(view, target, "unjudged", bad=int((~reliable).sum()), total=n)
+        found.unjudged.worst = worst(~reliable)
+    if accepted.any():
+        shape = a.shape if a.ndim == 2 else (1, a.size)
+        flat = np.flatnonzero(accepted)
+        found.accepted = tuple(label(*map(int, np.unravel_index(k, shape))) for k in flat)
+    return found
 
 
-def compare_exact(
-    view: str,
-    target: str,
-    analytic: np.ndarray,
-    reference: np.ndarray,
-    magnitude: np.ndarray,
-    eps: float,
-    label: Any,
-    *,
-    floor: float = 0.0,
-    k_round: float = K_ROUND,
-) -> tuple[Finding | None, int]:
-    """Compare two analytic computations of one quantity up to round-off.
+def _numeric_entry(
+    flat: int, a: np.ndarray, est: Estimates, distance: np.ndarray, tol: np.ndarray, label: Label
+) -> Entry:
+    r, c = np.unravel_index(flat, a.shape) if a.ndim == 2 else (0, flat)
+    av = float(a.ravel()[flat])
+    lo, hi = float(est.lower.ravel()[flat]), float(est.upper.ravel()[flat])
+    nv = lo if lo == hi else (lo + hi) / 2
+    err = float(distance.ravel()[flat])
+    return Entry(
+        index=label(int(r), int(c)) + (" (kink)" if lo != hi else ""),
+        analytic=av,
+        numeric=nv,
+        abs_err=err,
+        rel_err=err / max(abs(nv), abs(av), 1e-300),
+        tolerance=float(tol.ravel()[flat]),
+        estimate=float(est.error.ravel()[flat]),
+        interval=(lo, hi) if lo != hi else None,
+    )
+
+
+@dataclass(frozen=True)
+class Exact:
+    """A reference for :func:`compare_exact`: the value, ``sum |g| |J|``, and a floor.
 
     ``magnitude`` is ``sum |g| |J|`` (the reference rule applied to absolute values) and
     ``floor`` is ``max(|g|, |y|) * max |J|`` (``y`` the output), the largest product an
-    equivalent formula may form. The tolerance,
-    ``k_round * eps * (magnitude + max(magnitude) + floor)``, is the round-off bound of
-    each entry plus that of intermediates an equivalent formula may use: Softmax's
-    ``y * (J - sum(J * y))`` rounds relative to ``|y| |J|``, while the Jacobian entries
-    ``y - y**2`` it stands for may be far smaller. A relative error ``r`` in an entry
-    ``a`` is caught when ``r |a|`` exceeds that: ``r ~ 1e-13`` for an entry as large as
-    the array's largest product.
+    equivalent formula may form.
+    """
+
+    value: np.ndarray
+    magnitude: np.ndarray
+    floor: float
+    eps: float
+
+
+def compare_exact(
+    view: str, target: str, analytic: np.ndarray, reference: Exact, label: Label
+) -> Comparison:
+    """Compare two analytic computations of one quantity up to round-off.
+
+    The tolerance, ``K_ROUND * eps * (magnitude + max(magnitude) + floor)``, is the
+    round-off bound of each entry plus that of intermediates an equivalent formula may
+    use: Softmax's ``y * (J - sum(J * y))`` rounds relative to ``|y| |J|``, while the
+    Jacobian entries ``y - y**2`` it stands for may be far smaller. A relative error
+    ``r`` in an entry ``a`` is caught when ``r |a|`` exceeds that: ``r ~ 1e-13`` for an
+    entry as large as the array's largest product.
     """
     a = np.asarray(analytic, dtype=np.float64).ravel()
-    ref = np.asarray(reference, dtype=np.float64).ravel()
-    mag = np.asarray(magnitude, dtype=np.float64).ravel()
-    tol = k_round * eps * (mag + (float(mag.max()) if mag.size else 0.0) + floor)
+    ref = np.asarray(reference.value, dtype=np.float64).ravel()
+    mag = np.asarray(reference.magnitude, dtype=np.float64).ravel()
+    top = float(mag.max()) if mag.size else 0.0
+    tol = K_ROUND * reference.eps * (mag + top + reference.floor)
     diff = np.abs(a - ref)
     bad = ~(diff <= tol)  # NaN fails
-    n = int(a.size)
+    found = Comparison(view, target, int(a.size))
     if not bad.any():
-        return None, n
+        return found
     ratio = np.where(tol > 0, diff / np.where(tol > 0, tol, 1.0), np.inf)
     ratio = np.where(np.isnan(ratio), np.inf, ratio)
     idx = np.flatnonzero(bad)
@@ -326,23 +384,23 @@ def compare_exact(
             abs_err=float(diff[i]),
             rel_err=float(diff[i] / max(abs(ref[i]), abs(a[i]), 1e-300)),
             tolerance=float(tol[i]),
-            estimate=float(tol[i] / k_round),
+            estimate=float(tol[i] / K_ROUND),
         )
         for i in order
     ]
-    return (
-        Finding(
-            view,
-            target,
-            f"{int(bad.sum())} of {n} entries differ from the local Jacobians contracted with "
-            "the same upstream gradient beyond round-off; worst:",
-            entries,
-            reference="local . J",
-        ),
-        n,
+    found.failure = Finding(
+        view, target, "exact", bad=int(bad.sum()), total=found.total, worst=entries
     )
+    found.failure.reference = "local . J"
+    return found
 
 
 def invariant(target: str, message: str) -> Finding:
     """A failed invariant (mutation, aliasing, shape, dtype, determinism, linearity)."""
-    return Finding("invariant", target, message)
+    return Finding("invariant", target, "invariant", message=message)
+
+
+def max_abs(x: Any) -> float:
+    """The largest absolute entry (0 for an empty array)."""
+    arr = np.asarray(x, dtype=np.float64)
+    return float(np.max(np.abs(arr))) if arr.size else 0.0

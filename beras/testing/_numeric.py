@@ -64,6 +64,10 @@ class Estimates:
     reliable: np.ndarray
     step: np.ndarray  # the step each column ended with
     evaluations: int
+    #: ``(lower, upper)`` before a kink convention widened them (see ``_compare.widen``)
+    plain: tuple[np.ndarray, np.ndarray] | None = None
+    #: the convention's values themselves, accepted at kinks (direct estimates only)
+    values: tuple[float, ...] = ()
 
 
 @dataclass
@@ -88,7 +92,7 @@ class NumericalJacobian:
     input_shape: tuple[int, ...]
 
 
-class _Column:
+class Column:
     """One direction of differentiation: a coordinate of ``x`` or a dense vector."""
 
     def __init__(self, x: np.ndarray, index: int | None, direction: np.ndarray | None) -> None:
@@ -116,7 +120,7 @@ class _Column:
 
 def _differences(
     g: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
-    column: _Column,
+    column: Column,
     h: float,
     f0: np.ndarray,
     m0: np.ndarray,
@@ -181,7 +185,7 @@ def _classify(d: dict[str, np.ndarray], scale: np.ndarray) -> dict[str, np.ndarr
 def estimate_columns(
     g: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
     x: np.ndarray,
-    columns: Sequence[_Column],
+    columns: Sequence[Column],
     eps: float = EPS64,
     max_refinements: int = 12,
 ) -> Estimates:
@@ -250,14 +254,14 @@ def estimate_columns(
     )
 
 
-def coordinate_columns(x: np.ndarray) -> list[_Column]:
+def coordinate_columns(x: np.ndarray) -> list[Column]:
     """One column per entry of ``x``."""
-    return [_Column(x, i, None) for i in range(x.size)]
+    return [Column(x, i, None) for i in range(x.size)]
 
 
-def direction_columns(x: np.ndarray, directions: Sequence[np.ndarray]) -> list[_Column]:
+def direction_columns(x: np.ndarray, directions: Sequence[np.ndarray]) -> list[Column]:
     """One column per direction (same shape as ``x``)."""
-    return [_Column(x, None, np.asarray(u, dtype=np.float64)) for u in directions]
+    return [Column(x, None, np.asarray(u, dtype=np.float64)) for u in directions]
 
 
 def flatten_outputs(out: Any) -> tuple[np.ndarray, list[tuple[int, ...]]]:

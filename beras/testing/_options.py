@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ._compare import KinkConvention
+
 __all__ = ["CheckOptions"]
 
 VIEWS = ("local", "vjp", "tape")
@@ -41,8 +43,12 @@ class CheckOptions:
         projection: ``"rademacher"`` (default) or ``"gaussian"`` directions ``u``.
         seed: seeds the random upstreams and directions (deterministic by default).
         kink_values: derivative values a documented convention returns at a kink, also
-            accepted there; ``None`` (default): the conventions of the Diffable's
-            registered domain, if any; ``()``: none.
+            accepted there (a sequence of numbers or a :class:`KinkConvention`); ``None``
+            (default): the conventions of the Diffable's class's registered domains;
+            ``()``: none.
+        ties: ``ties(layer, inputs) -> [(input index, flat indices), ...]``, the groups of
+            tied entries (a max's kinks) checked along their common direction; ``None``
+            (default): the registered domain's tie detector; ``False``: none.
         training: the training modes to check a layer whose ``forward`` takes a
             ``training`` flag in; ``None`` (default): both, ``(False, True)``.
         raise_on_failure: raise :class:`GradientCheckError` (an ``AssertionError``) on a
@@ -58,7 +64,8 @@ class CheckOptions:
     projections: int = PROJECTIONS
     projection: str = "rademacher"
     seed: int | np.random.Generator | None = 0
-    kink_values: tuple[float, ...] | None = None
+    kink_values: Any = None
+    ties: Any = None
     training: tuple[bool, ...] | None = None
     raise_on_failure: bool = True
     inconclusive: str = "warn"
@@ -93,8 +100,11 @@ class CheckOptions:
             self.seed is None or isinstance(self.seed, np.random.Generator) or _is_int(self.seed)
         ):
             self._fail(f"seed must be an int, a np.random.Generator or None, got {self.seed!r}")
-        if self.kink_values is not None:
-            set_(self, "kink_values", self._floats("kink_values", self.kink_values))
+        if self.kink_values is not None and not isinstance(self.kink_values, KinkConvention):
+            values = self._floats("kink_values", self.kink_values)
+            set_(self, "kink_values", KinkConvention(values, "given as kink_values"))
+        if not (self.ties is None or self.ties is False or callable(self.ties)):
+            self._fail(f"ties must be a function, False or None, got {self.ties!r}")
         if self.training is not None:
             modes = (self.training,) if isinstance(self.training, bool) else self.training
             if not modes or not all(isinstance(m, bool) for m in modes):

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Diffable
+from ._compare import KinkConvention
 
 __all__ = [
     "Case",
@@ -39,7 +40,9 @@ __all__ = [
     "domains",
     "library_diffables",
     "register_domain",
+    "registered_conventions",
     "sample_case",
+    "tied_groups",
     "unregistered_diffables",
 ]
 
@@ -84,10 +87,21 @@ class Domain:
         kinks: input values where the derivative is one-sided (e.g. ``0.0`` for ReLU);
             strategies place some inputs exactly there.
         kink_values: derivative values the Diffable's documented convention returns at
-            a kink (passed to ``check_gradients(kink_values=...)``).
+            a kink; ``check_gradients`` accepts them at detected kinks for every instance
+            of ``cls`` (unless told otherwise) and lists the entries they accepted.
+        convention: whose convention ``kink_values`` is, for the report.
         extreme: the largest safe input magnitude, as a fraction of the float type's
             decimal range (``0.99``: any finite magnitude; ``0.3`` for a matmul).
         name: a label for reports and test ids.
+        params: constructor parameters drawn per case: ``{"strides": (1, 2)}``; the
+            drawn values reach the factory in ``dims`` beside the dimensions.
+        where: ``where(dims) -> bool`` over the drawn dimensions and parameters; cases
+            where it is False are not drawn (e.g. a kernel no larger than the padded
+            input).
+        ties: ``ties(layer, inputs) -> [(input index, flat indices), ...]``: the groups
+            of tied entries a max breaks (see :func:`tied_groups`); ``check_gradients``
+            checks each group's common direction, and strategies draw repeated values
+            for such a domain.
     """
 
     cls: type
@@ -98,6 +112,45 @@ class Domain:
     kink_values: tuple[float, ...] = ()
     extreme: float = 0.99
     name: str = ""
+    convention: str = ""
+    params: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    where: Callable[[Mapping[str, Any]], bool] | None = None
+    ties: Callable[[Any, Sequence[np.ndarray]], Sequence[tuple[int, Any]]] | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        name = self.name or self.cls.__name__
+        if not all(isinstance(i, Input) for i in self.inputs):
+            raise TypeError(f"Domain {name}: inputs must be Input objects, got {self.inputs!r}")
+        for dim, bounds in dict(self.dims).items():
+            lo, hi = bounds
+            if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo <= hi):
+                raise ValueError(
+                    f"Domain {name}: dims[{dim!r}] must be (lo, hi) ints with 0 <= lo <= hi, got {bounds!r}"
+                )
+        params = {k: tuple(v) for k, v in dict(self.params).items()}
+        for key, choices in params.items():
+            if not choices:
+                raise ValueError(f"Domain {name}: parameter {key!r} has no choices")
+        for what in ("where", "ties"):
+            if getattr(self, what) is not None and not callable(getattr(self, what)):
+                raise TypeError(f"Domain {name}: {what} must be a function or None")
+        if not 0.0 < float(self.extreme) <= 1.0:
+            raise ValueError(f"Domain {name}: extreme must be in (0, 1], got {self.extreme!r}")
+        set_(self, "dims", dict(self.dims))
+        set_(self, "params", params)
+        set_(self, "kinks", tuple(float(k) for k in self.kinks))
+        set_(self, "kink_values", tuple(float(k) for k in self.kink_values))
+        set_(self, "extreme", float(self.extreme))
+        set_(self, "inputs", tuple(self.inputs))
+
+    def kink_convention(self) -> KinkConvention:
+        """The domain's kink convention (possibly without values)."""
+        return KinkConvention(self.kink_values, self.convention or f"{self.name}'s convention")
+
+    def accepts(self, dims: Mapping[str, Any]) -> bool:
+        """Whether drawn dimensions and parameters satisfy ``where``."""
+        return self.where is None or bool(self.where(dims))
 
     def dim_names(self) -> list[str]:
         names: list[str] = []
@@ -110,14 +163,14 @@ class Domain:
     def dim_range(self, name: str) -> tuple[int, int]:
         return self.dims.get(name, DEFAULT_DIMS.get(name, OTHER_DIM))
 
-    def shapes(self, dims: Mapping[str, int]) -> list[tuple[int, ...]]:
+    def shapes(self, dims: Mapping[str, Any]) -> list[tuple[int, ...]]:
         return [
             tuple(dims[d] if isinstance(d, str) else int(d) for d in inp.shape)
             for inp in self.inputs
         ]
 
     def build(
-        self, dims: Mapping[str, int], arrays: Sequence[np.ndarray], rng: np.random.Generator
+        self, dims: Mapping[str, Any], arrays: Sequence[np.ndarray], rng: np.random.Generator
     ) -> Case:
         """A :class:`Case` from drawn dimensions and input arrays."""
         layer = self.factory(dict(dims), rng)
@@ -131,7 +184,7 @@ class Case:
     domain: Domain
     diffable: Diffable
     inputs: list[np.ndarray]
-    dims: dict[str, int]
+    dims: dict[str, Any]
 
     @property
     def constants(self) -> tuple[int, ...]:
@@ -145,7 +198,8 @@ class Case:
         """``check_gradients`` on this case (options are passed on)."""
         from ._check import check_gradients
 
-        options.setdefault("kink_values", self.domain.kink_values)
+        options.setdefault("kink_values", self.domain.kink_convention())
+        options.setdefault("ties", self.domain.ties or False)
         return check_gradients(
             self.diffable, *self.inputs, constants=self.constants, bounds=self.bounds, **options
         )
@@ -156,18 +210,25 @@ class Case:
 
 
 _DOMAINS: list[Domain] = []
+#: The keyword options of ``register_domain`` (fields of :class:`Domain`).
+DOMAIN_OPTIONS = (
+    "dims",
+    "params",
+    "where",
+    "kinks",
+    "kink_values",
+    "convention",
+    "ties",
+    "extreme",
+    "name",
+)
 
 
 def register_domain(
     cls: type,
     inputs: Sequence[Input],
-    factory: Callable[[Mapping[str, int], np.random.Generator], Diffable] | None = None,
-    *,
-    dims: Mapping[str, tuple[int, int]] | None = None,
-    kinks: Sequence[float] = (),
-    kink_values: Sequence[float] = (),
-    extreme: float = 0.99,
-    name: str | None = None,
+    factory: Callable[[Mapping[str, Any], np.random.Generator], Diffable] | None = None,
+    **options: Any,
 ) -> Domain:
     """Declare the input domain of a Diffable class (several per class are allowed).
 
@@ -175,25 +236,29 @@ def register_domain(
         cls: the Diffable subclass.
         inputs: one :class:`Input` per positional input of ``forward``.
         factory: ``factory(dims, rng) -> instance``; default ``cls()``.
-        dims: ranges of named dimensions, e.g. ``{"in": (1, 5)}``.
-        kinks: input values where the derivative is one-sided.
-        kink_values: derivative values a documented convention returns at a kink.
-        extreme: see :class:`Domain`.
-        name: a label (default the class name).
+        **options: the keyword fields of :class:`Domain`, validated there: ``dims``
+            (ranges of named dimensions, e.g. ``{"in": (1, 5)}``), ``params``
+            (constructor parameters drawn per case), ``where`` (a constraint on the
+            drawn dimensions and parameters), ``kinks``, ``kink_values``,
+            ``convention``, ``ties`` (a tie detector, see :func:`tied_groups`),
+            ``extreme`` and ``name`` (default the class name).
 
     Returns the registered :class:`Domain`.
     """
     if not (isinstance(cls, type) and issubclass(cls, Diffable)):
         raise TypeError(f"register_domain expected a Diffable subclass, got {cls!r}")
+    unknown = sorted(set(options) - set(DOMAIN_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"register_domain({cls.__name__}): unexpected options {unknown}; "
+            f"expected some of {', '.join(DOMAIN_OPTIONS)}"
+        )
+    options.setdefault("name", cls.__name__)
     domain = Domain(
         cls=cls,
         factory=factory if factory is not None else (lambda dims, rng: cls()),
         inputs=tuple(inputs),
-        dims=dict(dims or {}),
-        kinks=tuple(float(k) for k in kinks),
-        kink_values=tuple(float(k) for k in kink_values),
-        extreme=float(extreme),
-        name=name or cls.__name__,
+        **options,
     )
     _DOMAINS.append(domain)
     return domain
@@ -204,17 +269,54 @@ def domains(cls: type | None = None) -> list[Domain]:
     return [d for d in _DOMAINS if cls is None or d.cls is cls]
 
 
+def registered_conventions(cls: type) -> tuple[KinkConvention | None, Any]:
+    """The kink convention (every domain's values) and tie detector registered for ``cls``."""
+    found = domains(cls)
+    values = tuple(dict.fromkeys(v for d in found for v in d.kink_values))
+    described = [d.convention for d in found if d.kink_values and d.convention]
+    about = "; ".join(dict.fromkeys(described)) or f"{cls.__name__}'s registered convention"
+    convention = KinkConvention(values, about) if values else None
+    ties = next((d.ties for d in found if d.ties is not None), None)
+    return convention, ties
+
+
+def tied_groups(x: np.ndarray, windows: np.ndarray) -> list[np.ndarray]:
+    """Groups of entries that tie for the maximum of their window (two entries or more).
+
+    ``windows`` has ``x``'s shape and labels each entry with its window (a max-pool's
+    pooling window, a row for a max over the last axis); entries labelled ``-1`` belong
+    to none. Returns one array of flat indices per window whose maximum is shared: the
+    kinks a max breaks by a convention (the first maximum, as NumPy's argmax).
+
+    >>> tied_groups(np.array([[1.0, 3.0, 3.0]]), np.zeros((1, 3), dtype=int))
+    [array([1, 2])]
+    """
+    flat_x, flat_w = np.asarray(x).ravel(), np.asarray(windows).ravel()
+    groups = []
+    for label in np.unique(flat_w[flat_w >= 0]):
+        members = np.flatnonzero(flat_w == label)
+        top = members[flat_x[members] == flat_x[members].max()]
+        if top.size >= 2:
+            groups.append(top)
+    return groups
+
+
 # ------------------------------------------------------------------ NumPy sampling
-def _draw_dims(domain: Domain, rng: np.random.Generator) -> dict[str, int]:
-    """Distinct sizes for the named dimensions where the ranges allow it."""
-    dims: dict[str, int] = {}
-    for name in domain.dim_names():
-        lo, hi = domain.dim_range(name)
-        choices = [v for v in range(lo, hi + 1) if v not in dims.values()] or list(
-            range(lo, hi + 1)
-        )
-        dims[name] = int(rng.choice(choices))
-    return dims
+def _draw_dims(domain: Domain, rng: np.random.Generator, tries: int = 200) -> dict[str, Any]:
+    """Distinct sizes for the named dimensions where the ranges allow it, parameters drawn
+    from their choices, redrawn until ``where`` holds."""
+    for _ in range(tries):
+        dims: dict[str, Any] = {}
+        for name in domain.dim_names():
+            lo, hi = domain.dim_range(name)
+            sizes = [v for v in dims.values() if isinstance(v, int)]
+            choices = [v for v in range(lo, hi + 1) if v not in sizes] or list(range(lo, hi + 1))
+            dims[name] = int(rng.choice(choices))
+        for key, values in domain.params.items():
+            dims[key] = values[int(rng.integers(len(values)))]
+        if domain.accepts(dims):
+            return dims
+    raise ValueError(f"{domain.name}: no dimensions satisfying `where` in {tries} draws")
 
 
 def sample_array(
@@ -223,8 +325,13 @@ def sample_array(
     rng: np.random.Generator,
     dtype: Any = np.float64,
     kinks: Sequence[float] = (),
+    with_ties: bool = False,
 ) -> np.ndarray:
-    """One input of the given kind (NumPy sampler; the hypothesis one is in ``strategies``)."""
+    """One input of the given kind (NumPy sampler; the hypothesis one is in ``strategies``).
+
+    ``with_ties``: real values drawn from a pool of about half as many distinct values,
+    so entries repeat (a max's ties).
+    """
     if kind == "one_hot":
         n = shape[-1]
         idx = rng.integers(0, n, shape[:-1])
@@ -233,6 +340,9 @@ def sample_array(
         p = rng.uniform(0.05, 1.0, shape)
         return (p / p.sum(axis=-1, keepdims=True)).astype(dtype)
     x = rng.normal(0.0, 2.0, shape)
+    if with_ties and x.size > 1:
+        pool = rng.normal(0.0, 2.0, max(1, x.size // 2))
+        x = pool[rng.integers(0, pool.size, shape)]
     if kinks and x.size:
         mask = rng.random(shape) < 0.2
         x[mask] = rng.choice(np.asarray(kinks), int(mask.sum()))
@@ -240,9 +350,15 @@ def sample_array(
 
 
 def sample_case(
-    domain: Domain | type, rng: int | np.random.Generator | None = 0, dtype: Any = np.float64
+    domain: Domain | type,
+    rng: int | np.random.Generator | None = 0,
+    dtype: Any = np.float64,
+    with_ties: bool | None = None,
 ) -> Case:
-    """A random :class:`Case` of a domain (or of a class's first registered domain)."""
+    """A random :class:`Case` of a domain (or of a class's first registered domain).
+
+    ``with_ties`` (default: whether the domain declares ties) draws repeated values.
+    """
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     if isinstance(domain, type):
         found = domains(domain)
@@ -259,6 +375,7 @@ def sample_case(
             rng,
             dtype,
             domain.kinks if inp.kind == "real" and not inp.constant else (),
+            with_ties=(domain.ties is not None) if with_ties is None else with_ties,
         )
         for inp, shape in zip(domain.inputs, domain.shapes(dims))
     ]
@@ -326,12 +443,14 @@ def unregistered_diffables() -> list[type]:
 
 
 # ------------------------------------------------------------------ the library's domains
-def _register_library() -> None:
-    from ..activations import LeakyReLU, ReLU, Sigmoid, Softmax
-    from ..layers import Add, Concatenate, Dense
-    from ..losses import CategoricalCrossEntropy, MeanSquaredError
+X = Input(("batch", "n"))
+HANDOUT = "the course handout: gradient 0 at exactly 0"
 
-    x = Input(("batch", "n"))
+
+def _register_layers() -> None:
+    from ..layers import Add, Concatenate, Dense
+
+    x = X
     register_domain(
         Dense,
         [Input(("batch", "in"))],
@@ -356,6 +475,12 @@ def _register_library() -> None:
         name="Concatenate(3 inputs)",
         dims={"n1": (1, 4), "n2": (1, 4), "n3": (1, 4)},
     )
+
+
+def _register_activations() -> None:
+    from ..activations import LeakyReLU, ReLU, Sigmoid, Softmax
+
+    x = X
     # The course handout's LeakyReLU has gradient 0 at exactly 0, outside [alpha, 1].
     register_domain(
         LeakyReLU,
@@ -363,6 +488,7 @@ def _register_library() -> None:
         lambda d, rng: LeakyReLU(),
         kinks=(0.0,),
         kink_values=(0.0,),
+        convention=HANDOUT,
         name="LeakyReLU(0.3)",
     )
     register_domain(
@@ -371,11 +497,18 @@ def _register_library() -> None:
         lambda d, rng: LeakyReLU(0.01),
         kinks=(0.0,),
         kink_values=(0.0,),
+        convention=HANDOUT,
         name="LeakyReLU(0.01)",
     )
     register_domain(ReLU, [x], kinks=(0.0,))
     register_domain(Sigmoid, [x])
     register_domain(Softmax, [x])
+
+
+def _register_losses() -> None:
+    from ..losses import CategoricalCrossEntropy, MeanSquaredError
+
+    x = X
     register_domain(MeanSquaredError, [x, Input(("batch", "n"), constant=True)], extreme=0.45)
     register_domain(
         CategoricalCrossEntropy,
@@ -390,4 +523,6 @@ def _register_library() -> None:
     )
 
 
-_register_library()
+_register_layers()
+_register_activations()
+_register_losses()

@@ -3,9 +3,10 @@
 ``check_tape(fn, sources)`` records ``fn()`` (which calls layers on the sources and
 returns the target) on a tape, asks for ``tape.gradient(target, sources)``, and compares
 it with finite differences of ``sum(fn())`` for every source: entry by entry for small
-sources, with random projections for large ones (see ``_check``). ``check_model`` does
-this for a model's loss over every trainable variable, through a float64 copy of the
-model, and checks that the model's own (float32) tape agrees with it.
+sources, with random projections for large ones (``_directions`` decides, draws and
+locates a wrong entry, as for ``check_gradients``). ``check_model`` does this for a
+model's loss over every trainable variable, through a float64 copy of the model, and
+checks that the model's own (float32) tape agrees with it.
 """
 
 from __future__ import annotations
@@ -17,27 +18,18 @@ import numpy as np
 
 from ..core import Diffable
 from ..gradient_tape import GradientTape
-from ._check import (
-    _as_float64,
-    _finish,
-    _record,
-    _same,
-    add_located_entry,
-    float64_twin,
-)
-from ._compare import GradientCheckResult, entry_labels, invariant
-from ._numeric import (
-    coordinate_columns,
-    direction_columns,
-    estimate_columns,
-    flatten_outputs,
-    output_eps,
-)
+from ._check import finish
+from ._compare import compare_numeric, entry_labels, invariant
+from ._directions import Functional, Projections, draw, gradient, use_full
+from ._invariants import same
+from ._numeric import output_eps
 from ._options import CheckOptions
+from ._result import GradientCheckResult
+from ._subject import as_float64, float64_twin
 
 __all__ = ["check_model", "check_tape"]
 
-TAPE_OPTIONS = (
+OPTIONS = (
     "mode",
     "max_full_size",
     "projections",
@@ -62,7 +54,9 @@ def check_tape(
     that include the sources, and returns the target; a non-scalar target is summed, as
     the tape does. The sources (float64 arrays: Variables or inputs) are perturbed in
     place and restored. A source the tape reports as unconnected (``None``) must have a
-    numerical derivative of zero.
+    numerical derivative of zero. ``names`` label the sources in reports; ``options``
+    are those of :class:`CheckOptions` that apply (``mode``, ``max_full_size``,
+    ``projections``, ``projection``, ``seed``, ``raise_on_failure``, ``inconclusive``).
 
     Returns a :class:`GradientCheckResult`; raises :class:`GradientCheckError` on a
     failure unless ``raise_on_failure=False``.
@@ -75,14 +69,33 @@ def check_tape(
     'pass'
     >>> beras.config.set_floatx("float32")
     """
-    opts = CheckOptions.parse("check_tape", TAPE_OPTIONS, options)
-    mode, max_full_size, projections = opts.mode, opts.max_full_size, opts.projections
-    projection, raise_on_failure, inconclusive = (
-        opts.projection,
-        opts.raise_on_failure,
-        opts.inconclusive,
-    )
+    __tracebackhide__ = True
+    opts = CheckOptions.parse("check_tape", OPTIONS, options)
     sources = list(sources)
+    _require_float64(sources)
+    labels = list(names) if names is not None else [f"source {i}" for i in range(len(sources))]
+    result = GradientCheckResult(subject=subject)
+    saved = [s.copy() for s in sources]
+    with GradientTape() as tape:
+        target = fn()
+    grads = tape.gradient(target, sources)
+    probe = fn()
+    if not same(probe, fn()):
+        result.failures.append(invariant(subject, "fn(): two calls gave different results"))
+    _gradient_invariants(result, sources, grads, labels)
+    rng, eps = opts.rng(), output_eps(probe)
+    for s, g, label, base in zip(sources, grads, labels, saved):
+        if not np.array_equal(s, base):
+            message = f"{label} was modified by recording or differentiating"
+            result.failures.append(invariant(subject, message))
+            s[...] = base
+        functional = Functional(_evaluator(fn, s, base))
+        _check_source(result, opts, rng, functional, (s, g, label, eps))
+    return finish(result, opts)
+
+
+def _require_float64(sources: list[Any]) -> None:
+    __tracebackhide__ = True
     if Diffable.gradient_tape is not None:
         raise RuntimeError("check_tape cannot run inside an active GradientTape")
     for i, s in enumerate(sources):
@@ -92,100 +105,74 @@ def check_tape(
                 f"{getattr(s, 'dtype', type(s).__name__)}); use check_model, which checks a "
                 "float64 copy of a model, or build the graph with beras.config.set_floatx('float64')"
             )
-    rng = opts.rng()
-    labels = list(names) if names is not None else [f"source {i}" for i in range(len(sources))]
-    result = GradientCheckResult(subject=subject)
-    saved = [s.copy() for s in sources]
 
-    with GradientTape() as tape:
-        target = fn()
-    grads = tape.gradient(target, sources)
-    probe = fn()
-    again = fn()
-    if not _same(probe, again):
-        result.failures.append(invariant(subject, "fn(): two calls gave different results"))
-    eps = output_eps(probe)
 
+def _gradient_invariants(
+    result: GradientCheckResult, sources: list[Any], grads: list[Any], labels: list[str]
+) -> None:
     for s, g, label in zip(sources, grads, labels):
         if g is None:
             continue
         g_arr = np.asarray(g)
         if g_arr.shape != s.shape or g_arr.dtype != s.dtype:
-            result.failures.append(
-                invariant(
-                    subject,
-                    f"GradientTape.gradient: {label} got a gradient of shape {g_arr.shape} and "
-                    f"dtype {g_arr.dtype}, expected {s.shape} and {s.dtype}",
-                )
+            message = (
+                f"GradientTape.gradient: {label} got a gradient of shape {g_arr.shape} and "
+                f"dtype {g_arr.dtype}, expected {s.shape} and {s.dtype}"
             )
+            result.failures.append(invariant(result.subject, message))
         if any(np.shares_memory(g_arr, o) for o in sources if o.size and g_arr.size):
-            result.failures.append(
-                invariant(
-                    subject,
-                    f"GradientTape.gradient: {label}'s gradient shares memory with a source",
-                )
-            )
+            message = f"GradientTape.gradient: {label}'s gradient shares memory with a source"
+            result.failures.append(invariant(result.subject, message))
 
-    for s, g, label, base in zip(sources, grads, labels, saved):
-        if not np.array_equal(s, base):
-            result.failures.append(
-                invariant(subject, f"{label} was modified by recording or differentiating")
-            )
+
+def _evaluator(
+    fn: Callable[[], Any], s: np.ndarray, base: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    def evaluate(x: np.ndarray) -> np.ndarray:
+        s[...] = x
+        try:
+            out = fn()
+        finally:
             s[...] = base
-        short = label.split("'")[1] if "'" in label else label.replace(" ", "")
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        return np.concatenate([np.asarray(o, dtype=np.float64).ravel() for o in outs])
 
-        def evaluate(x: np.ndarray, s: np.ndarray = s, base: np.ndarray = base) -> np.ndarray:
-            s[...] = x
-            try:
-                flat = flatten_outputs(fn())[0]
-            finally:
-                s[...] = base
-            return flat
+    return evaluate
 
-        def functional(x: np.ndarray, evaluate: Any = evaluate) -> tuple[np.ndarray, np.ndarray]:
-            flat = evaluate(x)
-            return np.array([flat.sum()]), np.array([np.abs(flat).sum()])
 
-        grad = np.zeros(s.shape) if g is None else np.asarray(g, dtype=np.float64).reshape(s.shape)
-        full = mode == "full" or (mode == "auto" and s.size <= max_full_size)
-        result.mode[label] = "full" if full else "projection"
-        if full:
-            est = estimate_columns(functional, base, coordinate_columns(base), eps=eps)
-            result.evaluations += est.evaluations
-            _record(
-                result,
-                "tape",
-                label,
-                grad.reshape(1, -1),
-                est,
-                entry_labels(None, (), short, s.shape),
-            )
-        else:
-            directions = [
-                (rng.integers(0, 2, s.shape) * 2 - 1).astype(np.float64)
-                if projection == "rademacher"
-                else rng.standard_normal(s.shape)
-                for _ in range(projections)
-            ]
-            est = estimate_columns(functional, base, direction_columns(base, directions), eps=eps)
-            result.evaluations += est.evaluations
-            analytic = np.array([[float(np.sum(grad * u)) for u in directions]])
-            failure = _record(
-                result,
-                "tape",
-                f"{label} (projections)",
-                analytic,
-                est,
-                lambda r, c: f"<grad, u{c}>",
-            )
-            add_located_entry(
-                result, failure, functional, base, directions, grad, analytic, est, eps, short
-            )
-        if g is None and result.failures and result.failures[-1].target.startswith(label):
-            result.failures[-1].summary = (
-                "the tape returned None (unconnected), but " + result.failures[-1].summary
-            )
-    return _finish(result, raise_on_failure, inconclusive)
+def _check_source(
+    result: GradientCheckResult,
+    opts: CheckOptions,
+    rng: np.random.Generator,
+    functional: Functional,
+    source: tuple[np.ndarray, Any, str, float],
+) -> None:
+    """One source: its tape gradient against finite differences of ``sum(fn())``."""
+    s, g, label, eps = source
+    base = s.copy()
+    short = label.replace(" ", "")
+    grad = np.zeros(s.shape) if g is None else np.asarray(g, dtype=np.float64).reshape(s.shape)
+    full = use_full(opts, s.size)
+    result.mode[label] = "full" if full else "projection"
+    if full:
+        est = gradient(functional, base, eps)
+        result.evaluations += est.evaluations
+        labels = entry_labels(None, (), short, s.shape)
+        found = compare_numeric("tape", label, grad.reshape(1, -1), est, labels)
+        where = ""
+    else:
+        directions = draw(rng, s.shape, opts.projections, opts.projection)
+        probe = Projections.estimate(functional, base, eps, directions)
+        result.evaluations += probe.est.evaluations
+        found = probe.compare("tape", label, grad, lambda r, c: f"<grad, u{c}>")
+        result.evaluations += probe.locate_failure(found, grad, short)
+        where = "projections"
+    for finding in (found.failure, found.unjudged):
+        if finding is not None:
+            finding.where = where
+            if g is None:
+                finding.message = "the tape returned None (unconnected), but"
+    result.add(found)
 
 
 def check_model(
@@ -200,31 +187,21 @@ def check_model(
     The model is checked through a float64 copy (``check_tape`` on its trainable
     variables); the model itself is then differentiated in its own dtype, and each of its
     gradients must have its variable's shape and dtype and agree with the float64
-    gradient to within that dtype's precision. ``options`` go to :func:`check_tape`.
+    gradient to within that dtype's precision. ``options`` go to :func:`check_tape`
+    (``subject`` too).
     """
+    __tracebackhide__ = True
+    subject = options.pop("subject", f"{type(model).__name__} with {type(loss_fn).__name__}")
+    opts = CheckOptions.parse("check_model", OPTIONS, options)
     twin = float64_twin(model)
-    x64 = _as_float64(x)
-    y64 = _as_float64(y)
+    x64, y64 = as_float64(x), as_float64(y)
     variables = list(twin.trainable_variables)
-    try:
-        all_names = list(twin.weight_names())
-        by_id = {id(w): n for w, n in zip(twin.weights, all_names)}
-        names = [f"{by_id.get(id(v), 'variable')}" for v in variables]
-        names = [f"variable {i} '{n}'" for i, n in enumerate(names)]
-    except Exception:
-        names = [f"variable {i}" for i in range(len(variables))]
-    options.setdefault("subject", f"{type(model).__name__} with {type(loss_fn).__name__}")
-    raise_on_failure = options.pop("raise_on_failure", True)
-    inconclusive = options.pop("inconclusive", "warn")
+    names = _variable_names(twin, variables)
+    checked = {**opts.as_dict(), "raise_on_failure": False, "inconclusive": "ignore"}
+    del checked["views"], checked["kink_values"], checked["ties"], checked["training"]
     result = check_tape(
-        lambda: loss_fn(twin(x64), y64),
-        variables,
-        names=names,
-        raise_on_failure=False,
-        inconclusive="ignore",
-        **options,
+        lambda: loss_fn(twin(x64), y64), variables, names=names, subject=subject, **checked
     )
-
     own = list(model.trainable_variables)
     with GradientTape() as tape:
         loss = loss_fn(model(x), y)
@@ -233,34 +210,39 @@ def check_model(
         loss64 = loss_fn(twin(x64), y64)
     grads64 = tape64.gradient(loss64, variables)
     for v, g, g64, name in zip(own, grads, grads64, names):
-        if g is None or g64 is None:
-            if (g is None) != (g64 is None):
-                result.failures.append(
-                    invariant(result.subject, f"{name}: connected in one dtype only")
-                )
-            continue
-        g_arr = np.asarray(g)
-        if g_arr.shape != v.shape or g_arr.dtype != v.dtype:
-            result.failures.append(
-                invariant(
-                    result.subject,
-                    f"{name}: the tape's gradient has shape {g_arr.shape} and dtype "
-                    f"{g_arr.dtype}, expected {v.shape} and {v.dtype}",
-                )
-            )
-            continue
-        if v.dtype == np.float64:
-            continue
-        ref = np.asarray(g64)
-        scale = float(np.max(np.abs(ref))) if ref.size else 0.0
-        tol = 1e4 * float(np.finfo(v.dtype).eps) * scale
-        diff = np.abs(g_arr.astype(np.float64) - ref)
-        if not np.all(diff <= tol):
-            result.failures.append(
-                invariant(
-                    result.subject,
-                    f"{name}: the {v.dtype} gradient differs from the float64 one by up to "
-                    f"{np.nanmax(diff):.3g} (allowed {tol:.3g})",
-                )
-            )
-    return _finish(result, raise_on_failure, inconclusive)
+        message = _dtype_agreement(v, g, g64, name)
+        if message:
+            result.failures.append(invariant(result.subject, message))
+    return finish(result, opts)
+
+
+def _variable_names(twin: Any, variables: list[Any]) -> list[str]:
+    try:
+        by_id = {id(w): n for w, n in zip(twin.weights, twin.weight_names())}
+    except Exception:
+        by_id = {}
+    return [by_id.get(id(v), f"variable {i}") for i, v in enumerate(variables)]
+
+
+def _dtype_agreement(v: Any, g: Any, g64: Any, name: str) -> str:
+    """Why the model's own gradient disagrees with the float64 one ('' if it agrees)."""
+    if g is None or g64 is None:
+        return f"{name}: connected in one dtype only" if (g is None) != (g64 is None) else ""
+    g_arr = np.asarray(g)
+    if g_arr.shape != v.shape or g_arr.dtype != v.dtype:
+        return (
+            f"{name}: the tape's gradient has shape {g_arr.shape} and dtype "
+            f"{g_arr.dtype}, expected {v.shape} and {v.dtype}"
+        )
+    if v.dtype == np.float64:
+        return ""
+    ref = np.asarray(g64)
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    tol = 1e4 * float(np.finfo(v.dtype).eps) * scale
+    diff = np.abs(g_arr.astype(np.float64) - ref)
+    if np.all(diff <= tol):
+        return ""
+    return (
+        f"{name}: the {v.dtype} gradient differs from the float64 one by up to "
+        f"{np.nanmax(diff):.3g} (allowed {tol:.3g})"
+    )

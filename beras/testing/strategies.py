@@ -3,9 +3,11 @@
 * :func:`distinct_dims` / :func:`shapes`: dimensions that differ from each other, so a
   transposition bug shows;
 * :func:`finite_arrays`: finite floats of controlled magnitude (and exact kink values);
+  :func:`tied_arrays`: values that repeat (a max's ties);
 * :func:`probability_rows`, :func:`one_hot`, :func:`upstream` (unique values);
 * :func:`cases`: an instance with valid inputs of every registered Diffable (the
-  registry of ``beras.testing.register_domain``);
+  registry of ``beras.testing.register_domain``: dimensions, constructor parameters,
+  constraints, ties);
 * :func:`sequential_models` and :func:`graphs`: random models and random recorded graphs
   (branches, ``Add``/``Concatenate`` merges, reused layer instances);
 * :func:`register_profiles` and :func:`budget`: the ``dev``/``ci``/``thorough`` profiles.
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, assume, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -41,6 +43,7 @@ __all__ = [
     "register_profiles",
     "sequential_models",
     "shapes",
+    "tied_arrays",
     "upstream",
 ]
 
@@ -180,15 +183,45 @@ def one_hot(draw: Any, shape: tuple[int, ...], dtype: Any = np.float64) -> np.nd
     return np.eye(n, dtype=dtype)[idx]
 
 
+@st.composite
+def tied_arrays(
+    draw: Any, shape: tuple[int, ...], dtype: Any = np.float64, high: float = 10.0
+) -> np.ndarray:
+    """Finite floats where values repeat: entries drawn from a pool of about half as many
+    distinct values (the ties of a max, a max-pool's window)."""
+    size = int(np.prod(shape, dtype=np.int64))
+    pool = draw(finite_arrays((max(1, size // 2),), dtype, high=high, zeros=False, unique=True))
+    idx = draw(hnp.arrays(np.int64, shape, elements=st.integers(0, pool.size - 1)))
+    return pool[idx]
+
+
 def input_array(
-    inp: Input, shape: tuple[int, ...], dtype: Any, kinks: Sequence[float] = (), high: float = 10.0
+    inp: Input,
+    shape: tuple[int, ...],
+    dtype: Any,
+    kinks: Sequence[float] = (),
+    high: float = 10.0,
+    with_ties: bool = False,
 ) -> st.SearchStrategy[np.ndarray]:
-    """An array of an :class:`Input`'s kind."""
+    """An array of an :class:`Input`'s kind (real inputs with repeated values if ``with_ties``)."""
     if inp.kind == "probabilities":
         return probability_rows(shape, dtype)
     if inp.kind == "one_hot":
         return one_hot(shape, dtype)
+    if with_ties and not inp.constant:
+        return tied_arrays(shape, dtype, high=high)
     return finite_arrays(shape, dtype, kinks=() if inp.constant else kinks, high=high)
+
+
+@st.composite
+def domain_dims(draw: Any, domain: Domain) -> dict[str, Any]:
+    """Dimensions (pairwise distinct where possible) and constructor parameters of a
+    domain, satisfying its ``where`` constraint."""
+    dims: dict[str, Any] = draw(distinct_dims(domain.dim_names(), domain.dim_range))
+    for key, choices in domain.params.items():
+        dims[key] = draw(st.sampled_from(choices))
+    assume(domain.accepts(dims))
+    return dims
 
 
 @st.composite
@@ -197,33 +230,40 @@ def cases(
     domain: Domain | type | None = None,
     dtype: Any = None,
     high: float = 10.0,
+    with_ties: bool | None = None,
 ) -> Case:
     """A registered Diffable with valid inputs (of one domain or class, or any).
 
     ``dtype`` (default: drawn from float64 and float32) is the inputs' dtype; weights are
-    drawn from a seeded generator, so examples replay exactly.
+    drawn from a seeded generator, so examples replay exactly. Constructor parameters
+    (``params``) are drawn, and ``where`` holds. ``with_ties`` (default: whether the
+    domain declares ties) draws real inputs with repeated values in about half the cases.
     """
-    if domain is None:
-        chosen = draw(st.sampled_from(domains()))
-    elif isinstance(domain, Domain):
-        chosen = domain
-    else:
-        found = domains(domain)
-        if not found:
-            raise LookupError(f"no input domain registered for {domain.__name__}")
-        chosen = draw(st.sampled_from(found))
+    chosen = _choose(draw, domain)
     dtype = (
         np.dtype(dtype)
         if dtype is not None
         else draw(st.sampled_from([np.dtype(np.float64), np.dtype(np.float32)]))
     )
-    dims = draw(distinct_dims(chosen.dim_names(), chosen.dim_range))
+    dims = draw(domain_dims(chosen))
+    ties = with_ties if with_ties is not None else chosen.ties is not None and draw(st.booleans())
     arrays = [
-        draw(input_array(inp, shape, dtype, chosen.kinks, high))
+        draw(input_array(inp, shape, dtype, chosen.kinks, high, ties))
         for inp, shape in zip(chosen.inputs, chosen.shapes(dims))
     ]
     seed = draw(st.integers(0, 2**32 - 1))
     return chosen.build(dims, arrays, np.random.default_rng(seed))
+
+
+def _choose(draw: Any, domain: Domain | type | None) -> Domain:
+    if domain is None:
+        return draw(st.sampled_from(domains()))
+    if isinstance(domain, Domain):
+        return domain
+    found = domains(domain)
+    if not found:
+        raise LookupError(f"no input domain registered for {domain.__name__}")
+    return draw(st.sampled_from(found))
 
 
 # ------------------------------------------------------------------ models and graphs
@@ -236,12 +276,7 @@ def _float64_dense(n_in: int, n_out: int, rng: np.random.Generator) -> layers.De
     return layer
 
 
-_ACTIVATIONS: dict[str, Callable[[], activations.Activation]] = {
-    "relu": activations.ReLU,
-    "leaky_relu": activations.LeakyReLU,
-    "sigmoid": activations.Sigmoid,
-    "softmax": activations.Softmax,
-}
+_ACTIVATIONS = activations.ACTIVATIONS
 
 
 @dataclass
@@ -314,6 +349,79 @@ class Graph:
         return "Graph(" + "; ".join(self.ops) + ")"
 
 
+class _GraphBuilder:
+    """Grows a random graph op by op: each method draws one kind of op and records it."""
+
+    def __init__(self, draw: Any, rng: np.random.Generator, x: np.ndarray, max_width: int) -> None:
+        self.draw, self.rng, self.max_width = draw, rng, max_width
+        self.x = x
+        self.plan: list[tuple[Any, tuple[int, ...]]] = []  # (layer, input positions)
+        self.widths = [x.shape[1]]
+        self.denses: list[layers.Dense] = []
+        self.ops: list[str] = []
+
+    def _call(self, layer: Any, args: tuple[int, ...], width: int, text: str) -> None:
+        self.plan.append((layer, args))
+        self.widths.append(width)
+        self.ops.append(f"t{len(self.widths) - 1} = {text}")
+
+    def kinds(self) -> list[str]:
+        kinds = ["dense", "activation"] + (["add"] if self.same_widths() else []) + ["concat"]
+        if self.denses:
+            kinds += ["reuse", "reuse"]  # the tape's hardest case: one instance, several calls
+        return kinds
+
+    def same_widths(self) -> list[tuple[int, int]]:
+        w = self.widths
+        return [(i, j) for i in range(len(w)) for j in range(i, len(w)) if w[i] == w[j]]
+
+    def dense(self, src: int) -> None:
+        n_out = self.draw(st.integers(1, self.max_width))
+        dense = _float64_dense(self.widths[src], n_out, self.rng)
+        self.denses.append(dense)
+        self._call(dense, (src,), n_out, f"{dense!r}(t{src}) [dense {len(self.denses) - 1}]")
+
+    def reuse(self, src: int) -> None:
+        dense = self.draw(st.sampled_from(list(self.denses)))
+        fits = [i for i, w in enumerate(self.widths) if w == dense.input_size]
+        if not fits:
+            self.dense(src)
+            return
+        src = self.draw(st.sampled_from(fits))
+        text = f"{dense!r}(t{src}) [reused dense {self.denses.index(dense)}]"
+        self._call(dense, (src,), dense.output_size, text)
+
+    def activation(self, src: int) -> None:
+        name = self.draw(st.sampled_from(sorted(_ACTIVATIONS)))
+        self._call(_ACTIVATIONS[name](), (src,), self.widths[src], f"{name}(t{src})")
+
+    def add(self, src: int) -> None:
+        i, j = self.draw(st.sampled_from(self.same_widths()))
+        self._call(layers.Add(), (i, j), self.widths[i], f"Add(t{i}, t{j})")
+
+    def concat(self, src: int) -> None:
+        j = self.draw(st.integers(0, len(self.widths) - 1))
+        width = self.widths[src] + self.widths[j]
+        self._call(layers.Concatenate(), (src, j), width, f"Concatenate(t{src}, t{j})")
+
+    def finish(self) -> Graph:
+        target = self.rng.normal(0.0, 1.0, (self.x.shape[0], self.widths[-1]))
+        loss = losses.MeanSquaredError()
+        self.ops.append(f"loss = MSE(t{len(self.widths) - 1})")
+        x, plan = self.x, list(self.plan)
+
+        def fn() -> Any:
+            tensors: list[Any] = [x]
+            for layer, args in plan:
+                tensors.append(layer(*[tensors[a] for a in args]))
+            return loss(tensors[-1], target)
+
+        spare = _float64_dense(1, 1, self.rng)
+        sources = [x] + [w for d in self.denses for w in d.weights]
+        names = ["x"] + [f"dense {i} {'wb'[j]}" for i in range(len(self.denses)) for j in range(2)]
+        return Graph(fn, sources, names, self.ops, unused=list(spare.weights))
+
+
 @st.composite
 def graphs(draw: Any, max_ops: int = 6, max_width: int = 4) -> Graph:
     """A random DAG of layers: branches, Add/Concatenate merges, reused Dense instances.
@@ -325,78 +433,9 @@ def graphs(draw: Any, max_ops: int = 6, max_width: int = 4) -> Graph:
     rng = np.random.default_rng(seed)
     batch = draw(st.integers(1, 3))
     width0 = draw(st.integers(1, max_width))
-    x = rng.normal(0.0, 1.0, (batch, width0))
-    plan: list[tuple[Any, ...]] = []  # (op, layer, input positions)
-    widths = [width0]
-    denses: list[layers.Dense] = []
-    ops: list[str] = []
-    n_ops = draw(st.integers(1, max_ops))
-    for _ in range(n_ops):
-        kinds = ["dense", "activation"]
-        same = [
-            (i, j)
-            for i in range(len(widths))
-            for j in range(i, len(widths))
-            if widths[i] == widths[j]
-        ]
-        if same:
-            kinds.append("add")
-        kinds.append("concat")
-        reusable = list(denses)
-        if reusable:
-            kinds += ["reuse", "reuse"]  # the tape's hardest case: one instance, several calls
-        kind = draw(st.sampled_from(kinds))
-        src = draw(st.integers(0, len(widths) - 1))
-        if kind == "dense":
-            n_out = draw(st.integers(1, max_width))
-            dense = _float64_dense(widths[src], n_out, rng)
-            denses.append(dense)
-            plan.append(("call", dense, (src,)))
-            widths.append(n_out)
-            ops.append(f"t{len(widths) - 1} = {dense!r}(t{src}) [dense {len(denses) - 1}]")
-        elif kind == "reuse":
-            dense = draw(st.sampled_from(reusable))
-            fits = [i for i, w in enumerate(widths) if w == dense.input_size]
-            if not fits:
-                n_out = draw(st.integers(1, max_width))
-                dense = _float64_dense(widths[src], n_out, rng)
-                denses.append(dense)
-                plan.append(("call", dense, (src,)))
-                widths.append(n_out)
-                ops.append(f"t{len(widths) - 1} = {dense!r}(t{src}) [dense {len(denses) - 1}]")
-                continue
-            src = draw(st.sampled_from(fits))
-            plan.append(("call", dense, (src,)))
-            widths.append(dense.output_size)
-            ops.append(
-                f"t{len(widths) - 1} = {dense!r}(t{src}) [reused dense {denses.index(dense)}]"
-            )
-        elif kind == "activation":
-            name = draw(st.sampled_from(sorted(_ACTIVATIONS)))
-            plan.append(("call", _ACTIVATIONS[name](), (src,)))
-            widths.append(widths[src])
-            ops.append(f"t{len(widths) - 1} = {name}(t{src})")
-        elif kind == "add":
-            i, j = draw(st.sampled_from(same))
-            plan.append(("call", layers.Add(), (i, j)))
-            widths.append(widths[i])
-            ops.append(f"t{len(widths) - 1} = Add(t{i}, t{j})")
-        else:
-            j = draw(st.integers(0, len(widths) - 1))
-            plan.append(("call", layers.Concatenate(), (src, j)))
-            widths.append(widths[src] + widths[j])
-            ops.append(f"t{len(widths) - 1} = Concatenate(t{src}, t{j})")
-    target = rng.normal(0.0, 1.0, (batch, widths[-1]))
-    loss = losses.MeanSquaredError()
-    ops.append(f"loss = MSE(t{len(widths) - 1})")
-
-    def fn() -> Any:
-        tensors: list[Any] = [x]
-        for _, layer, args in plan:
-            tensors.append(layer(*[tensors[a] for a in args]))
-        return loss(tensors[-1], target)
-
-    spare = _float64_dense(1, 1, rng)
-    sources = [x] + [w for d in denses for w in d.weights]
-    names = ["x"] + [f"dense {i} {'wb'[j]}" for i, d in enumerate(denses) for j in range(2)]
-    return Graph(fn, sources, names, ops, unused=list(spare.weights))
+    builder = _GraphBuilder(draw, rng, rng.normal(0.0, 1.0, (batch, width0)), max_width)
+    for _ in range(draw(st.integers(1, max_ops))):
+        kind = draw(st.sampled_from(builder.kinds()))
+        src = draw(st.integers(0, len(builder.widths) - 1))
+        getattr(builder, kind)(src)
+    return builder.finish()

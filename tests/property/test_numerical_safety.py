@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beras.testing import domains
-from beras.testing._check import with_dtype
+from beras.testing._subject import with_dtype
 from beras.testing.strategies import budget, cases
 
 

@@ -508,6 +508,34 @@ def test_interrupt_keeps_the_last_completed_epoch(
     _no_temp_files(out)
 
 
+def test_interrupt_just_after_the_weights_rename_names_the_epoch_on_disk(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Ctrl-C after epoch 2's weights replaced the file, before the save returned: the
+    message, history.json and the file on disk all say epoch 2."""
+    real_replace = os.replace
+    renames = {"n": 0}
+
+    def replace(src, dst):  # type: ignore[no-untyped-def]
+        real_replace(src, dst)
+        if os.fspath(dst).endswith("weights.npz"):
+            renames["n"] += 1
+            if renames["n"] == 2:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", replace)
+    out = tmp_path / "run"
+    argv = f"train --dataset mnist-mini --hidden 16 --epochs 5 --verbose 0 --out {out}"
+    code, _, err = _run(argv.split(), capsys)
+    monkeypatch.undo()
+    assert code == 130
+    assert "Interrupted at the end of epoch 2/5." in err
+    assert "The weights of epoch 2 (the last completed)" in err
+    assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2]
+    runs.evaluate(out / "weights.npz")
+    _no_temp_files(out)
+
+
 def test_sigint_stops_a_real_run_cleanly(tmp_path: Path) -> None:
     """``python -m beras train`` sent SIGINT once its first epoch's weights exist."""
     out = tmp_path / "run"

@@ -51,8 +51,9 @@ TARGETS: dict[tuple[str, str, str, str], tuple[str, float]] = {
         for threads in ("1 thread", "2 threads")
     },
     **{
-        ("cnn_layer_cost", role, "conv", "after 28x28x1->32 conv, B=128 float32"): ("<", 1.0)
+        ("cnn_layer_cost", role, "conv", f"after {conv} conv, B=128 float32"): ("<", 1.0)
         for role in ("maxpool", "avgpool", "batchnorm")
+        for conv in ("28x28x1->32", "26x26x32->64")
     },
 }
 
@@ -88,9 +89,11 @@ def _verdict(target: tuple[str, float], value: float) -> str:
 
 def _run_name(i: int, run: dict[str, Any]) -> str:
     threads = run["data"].get("machine_info", {}).get("openblas_runtime", {}).get("threads")
-    return f"run {i + 1}" + (
-        f" ({threads} BLAS thread{'s' if threads != 1 else ''})" if threads else ""
-    )
+    timers = {b.get("options", {}).get("timer") for b in run["data"].get("benchmarks", [])}
+    notes = [f"{threads} BLAS thread{'s' if threads != 1 else ''}"] if threads else []
+    if "process_time" in timers:  # --benchmark-timer=time.process_time
+        notes.append("CPU time")
+    return f"run {i + 1}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def ratio_tables(runs: list[dict[str, Any]]) -> list[str]:

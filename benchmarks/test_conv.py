@@ -14,11 +14,11 @@ the usual small MNIST CNN, with 1 and 2 BLAS threads:
 The BLAS thread count is set per benchmark with threadpoolctl (the suite's default, one
 thread, is restored after each).
 
-(g) ``cnn_layer_cost``: the layers that follow the first convolution in a CNN, forward
-and backward inside a tape at B = 128, float32, one BLAS thread, each as a ratio to that
-convolution (``conv``, 28x28x1 -> 26x26x32): ``maxpool`` (2x2), ``avgpool`` (2x2) and
-``batchnorm`` (training mode, batch statistics and moving-statistics update) on its
-26x26x32 output.
+(g) ``cnn_layer_cost``: the layers that follow a convolution in a CNN, forward and
+backward inside a tape at B = 128, float32, one BLAS thread, each as a ratio to that
+convolution (``conv``; each of the two above): ``maxpool`` (2x2), ``avgpool`` (2x2) and
+``batchnorm`` (training mode: batch statistics and the moving-statistics update) on its
+output (26x26x32 and 24x24x64).
 """
 
 from __future__ import annotations
@@ -134,20 +134,25 @@ def test_conv_references_agree() -> None:
 
 # ------------------------------------------------------------- (g) pooling, batch norm
 LAYER_ROLES = ("conv", "maxpool", "avgpool", "batchnorm")
+LAYER_CASES = [(shape, role) for shape in CONV_SHAPES for role in LAYER_ROLES]
 
 
-def layer_step(role: str) -> Callable[[], list[Any]]:
-    """Forward and backward, inside a tape, of one layer of a CNN's first block."""
-    x, kernel, bias = _data(CONV_SHAPES[0])
+def layer_step(shape: tuple[int, int, int, int], role: str) -> Callable[[], list[Any]]:
+    """Forward and backward, inside a tape, of a CNN layer that follows a 3x3 convolution.
+
+    ``conv`` is that convolution itself (on a ``shape[:3]`` input); the other roles act
+    on its ``(B, H-2, W-2, filters)`` output.
+    """
+    x, kernel, bias = _data(shape)
     with floatx("float32"):
-        conv = beras.Conv2D(CONV_SHAPES[0][3], 3)
+        conv = beras.Conv2D(shape[3], 3)
         conv.build(x.shape)
         conv.kernel.assign(kernel)
         conv.bias.assign(bias)
         if role == "conv":
             layer: Any = conv
         else:
-            x = np.asarray(conv(x))  # the 26x26x32 feature maps the layer sees in the CNN
+            x = np.asarray(conv(x))  # the feature maps the layer sees in the CNN
             layer = {
                 "maxpool": lambda: beras.layers.MaxPool2D(),
                 "avgpool": lambda: beras.layers.AveragePooling2D(),
@@ -165,10 +170,17 @@ def layer_step(role: str) -> Callable[[], list[Any]]:
     return step
 
 
+def _after(shape: tuple[int, int, int, int]) -> str:
+    h, w, c, f = shape
+    return f"after {h}x{w}x{c}->{f} conv, B={BATCH} float32"
+
+
 @pytest.mark.benchmark(max_time=1.0, min_rounds=10, warmup=True, warmup_iterations=2)
-@pytest.mark.parametrize("role", LAYER_ROLES)
-def test_cnn_layer_cost(benchmark: Any, role: str) -> None:
-    tag(benchmark, "cnn_layer_cost", f"after 28x28x1->32 conv, B={BATCH} float32", role)
-    step = layer_step(role)
+@pytest.mark.parametrize(
+    ("shape", "role"), LAYER_CASES, ids=[f"{s[0]}x{s[1]}x{s[2]}-{s[3]}-{r}" for s, r in LAYER_CASES]
+)
+def test_cnn_layer_cost(benchmark: Any, shape: tuple[int, int, int, int], role: str) -> None:
+    tag(benchmark, "cnn_layer_cost", _after(shape), role)
+    step = layer_step(shape, role)
     grads = benchmark(step)
     assert all(g is not None and np.isfinite(np.asarray(g)).all() for g in grads)

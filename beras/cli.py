@@ -1,16 +1,14 @@
 """The ``beras`` command: ``beras train`` and ``beras evaluate`` (see ``beras --help``).
 
 This module is the command line only: the argument parser, its help pages, and ``main``,
-which maps outcomes to messages and exit statuses. The work is done by
-:func:`beras.runs.train` and :func:`beras.runs.evaluate` (the output folder), built on
-:mod:`beras.training` (configuration, data, model, ``fit_and_evaluate``) and
-:mod:`beras.fileio` (atomic writes). The names this module exported before that split
-are still importable from it.
+which maps outcomes to messages and exit statuses. The work is done by the pipelines
+:func:`beras.runs.train` and :func:`beras.runs.evaluate`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -23,7 +21,8 @@ from .datasets import title as dataset_title
 from .fileio import save_npy
 from .optimizers import OPTIMIZERS
 from .runs import TrainingInterrupted, evaluate, not_found_message, train
-from .training import HIDDEN_ACTIVATIONS, INITIALIZERS, SCHEDULES, TrainConfig, plural
+from .training import HIDDEN_ACTIVATIONS, INITIALIZERS, MODELS, SCHEDULES, TrainConfig, plural
+from .validation import ValidationSplitError
 
 __all__ = ["main"]
 
@@ -56,38 +55,28 @@ def _parse_hidden(text: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _parse_positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"expected a positive number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"expected a positive number, got {text!r}")
-    return value
+def _number(convert: Fn[[str], Any], accept: Fn[[Any], bool], expected: str) -> Fn[[str], Any]:
+    """A parser of ``text`` into ``convert(text)`` when ``accept`` takes it, else a ValueError."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise ValueError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = getattr(convert, "__name__", "value")
+    return parse
 
 
-def _parse_fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"expected a number strictly between 0 and 1, got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"expected a number strictly between 0 and 1, got {text!r}")
-    return value
+_positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
+_fraction = _number(float, lambda v: 0.0 < v < 1.0, "a number strictly between 0 and 1")
 
 
 def _int_at_least(minimum: int) -> Fn[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"expected an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise ValueError(f"expected an integer >= {minimum}, got {text!r}")
-        return value
-
-    parse.__name__ = f"int>={minimum}"
-    return parse
+    return _number(int, lambda v: v >= minimum, f"an integer >= {minimum}")
 
 
 def _choice(names: Iterable[str]) -> Fn[[str], str]:
@@ -114,6 +103,32 @@ def _default_learning_rates() -> str:
         f"{lr:g} for "
         + (" and ".join([", ".join(group[:-1]), group[-1]]) if group[1:] else group[0])
         for lr, group in names.items()
+    )
+
+
+def _add_choice(
+    parser: argparse.ArgumentParser, flag: str, names: Iterable[str], default: Any, help: str
+) -> None:
+    """A flag whose value is one of ``names`` (see :func:`_choice`), listed in the usage."""
+    names = tuple(names)
+    parser.add_argument(
+        flag,
+        type=_type(_choice(names)),
+        default=default,
+        metavar="{" + ",".join(names) + "}",
+        help=help,
+    )
+
+
+def _add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=_type(_int_at_least(1)),
+        default=None,
+        metavar="N",
+        help="BLAS threads for matrix products (default: OPENBLAS_NUM_THREADS, "
+        "OMP_NUM_THREADS or MKL_NUM_THREADS if set, else 1 for small models and the "
+        "idle cores for large ones)",
     )
 
 
@@ -205,11 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=TRAIN_EPILOG,
     )
     t.set_defaults(command_parser=t)
-    t.add_argument(
+    _add_choice(
+        t,
         "--dataset",
-        type=_type(_choice(DATASETS)),
+        DATASETS,
         default=None,  # None: mnist, falling back to mnist-mini when MNIST is nowhere
-        metavar="{" + ",".join(DATASETS) + "}",
         help="the dataset; mnist-mini is bundled (no files needed). Without --dataset and "
         "--data-dir, a run that finds MNIST neither on disk nor online trains on "
         f"mnist-mini and says so; given explicitly, a missing dataset is an error "
@@ -221,6 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="a folder holding the dataset's files (default: the search path below)",
     )
+    _add_choice(
+        t,
+        "--model",
+        MODELS,
+        default=d.model,
+        help="the model to build; mlp: Dense layers of --hidden sizes (default: %(default)s)",
+    )
     t.add_argument(
         "--hidden",
         type=_type(_parse_hidden),
@@ -228,11 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N[,N...]",
         help="hidden layer sizes, comma-separated (default: " + ",".join(map(str, d.hidden)) + ")",
     )
-    t.add_argument(
+    _add_choice(
+        t,
         "--activation",
-        type=_type(_choice(HIDDEN_ACTIVATIONS)),
+        HIDDEN_ACTIVATIONS,
         default=d.activation,
-        metavar="{" + ",".join(HIDDEN_ACTIVATIONS) + "}",
         help="hidden-layer activation (default: %(default)s)",
     )
     t.add_argument(
@@ -245,25 +267,25 @@ def build_parser() -> argparse.ArgumentParser:
         + "; auto is kaiming (He) for ReLUs, xavier (Glorot) for sigmoid "
         "(default: %(default)s)",
     )
-    t.add_argument(
+    _add_choice(
+        t,
         "--optimizer",
-        type=_type(_choice(OPTIMIZERS)),
+        OPTIMIZERS,
         default=d.optimizer,
-        metavar="{" + ",".join(OPTIMIZERS) + "}",
         help="the optimizer; sgd is plain gradient descent (default: %(default)s)",
     )
     t.add_argument(
         "--lr",
-        type=_type(_parse_positive_float),
+        type=_type(_positive_float),
         default=None,
         metavar="LR",
         help=f"initial learning rate, > 0 (default: {_default_learning_rates()})",
     )
-    t.add_argument(
+    _add_choice(
+        t,
         "--lr-schedule",
-        type=_type(_choice(SCHEDULES)),
+        SCHEDULES,
         default=d.lr_schedule,
-        metavar="{" + ",".join(SCHEDULES) + "}",
         help="cosine: decay per epoch to 1%% of --lr at the last epoch; plateau: "
         "x0.3 after 2 epochs without a lower val_loss; constant (default: %(default)s)",
     )
@@ -290,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--validation-split",
-        type=_type(_parse_fraction),
+        type=_type(_fraction),
         default=d.validation_split,
         metavar="F",
         help="fraction of the training set held out for validation, taken from its "
@@ -316,15 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip training_curves.png and predictions.png",
     )
-    t.add_argument(
-        "--threads",
-        type=_type(_int_at_least(1)),
-        default=None,
-        metavar="N",
-        help="BLAS threads for matrix products (default: OPENBLAS_NUM_THREADS, "
-        "OMP_NUM_THREADS or MKL_NUM_THREADS if set, else 1 for small models and the "
-        "idle cores for large ones)",
-    )
+    _add_threads(t)
 
     e = commands.add_parser(
         "evaluate",
@@ -350,11 +364,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="the run's config.json (default: the one beside --weights)",
     )
-    e.add_argument(
+    _add_choice(
+        e,
         "--dataset",
-        type=_type(_choice(DATASETS)),
+        DATASETS,
         default=None,
-        metavar="{" + ",".join(DATASETS) + "}",
         help="evaluate on this dataset's test set (default: the one trained on)",
     )
     e.add_argument(
@@ -376,33 +390,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="also save the test predictions (.npy) here",
     )
-    e.add_argument(
-        "--threads",
-        type=_type(_int_at_least(1)),
-        default=None,
-        metavar="N",
-        help="BLAS threads for matrix products (default: OPENBLAS_NUM_THREADS, "
-        "OMP_NUM_THREADS or MKL_NUM_THREADS if set, else 1 for small models and the "
-        "idle cores for large ones)",
-    )
+    _add_threads(e)
     return parser
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
-        dataset=args.dataset if args.dataset is not None else TrainConfig.dataset,
-        hidden=tuple(args.hidden),
-        activation=args.activation,
-        initializer=args.initializer,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        lr_schedule=args.lr_schedule,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        validation_split=args.validation_split,
-        data_dir=args.data_dir,
-    )
+    """The TrainConfig of ``beras train``'s arguments: each flag sets the field of its
+    name; a flag left at None (``--dataset`` not given) keeps the field's default."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    cfg = TrainConfig(**given)
+    cfg.hidden = tuple(cfg.hidden)
+    return cfg
 
 
 def _error(command: str, message: str) -> None:
@@ -447,11 +446,9 @@ def _main_train(args: argparse.Namespace) -> int:
     except DatasetError as err:
         _error("train", str(err))
         return EXIT_FAILURE
-    except ValueError as err:
-        if "--validation-split" in str(err):
-            _error("train", str(err))
-            return EXIT_USAGE
-        raise
+    except ValidationSplitError as err:  # fits the flag's range, but not this dataset
+        _error("train", str(err))
+        return EXIT_USAGE
     except OSError as err:
         out = args.out if args.out is not None else "runs" + os.sep
         _error("train", f"could not write to {out}: {err}")

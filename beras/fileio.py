@@ -151,7 +151,10 @@ def _create_temp(folder: Path, name: str) -> tuple[int, str]:
         if fcntl is None:
             return fd, tmp
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:  # no locks on this file system: cleaners skip it too
+                return fd, tmp
             if _same_file(tmp, fd):
                 return fd, tmp
         except BaseException:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .core import Diffable, Tensor
+from .validation import result_float_dtype
 
 __all__ = ["GradientTape"]
 
@@ -75,7 +76,9 @@ class GradientTape:
         source_ids = {id(s) for s in source_list}
         calls = self._relevant_calls(source_ids)
 
-        grads: dict[int, np.ndarray] = {id(target): np.ones(np.shape(target), dtype=_dtype(target))}
+        grads: dict[int, np.ndarray] = {
+            id(target): np.ones(np.shape(target), dtype=result_float_dtype(target))
+        }
         saved = {id(c.layer): (c.layer, dict(vars(c.layer))) for c, _, _ in calls}
         try:
             for call, need_inputs, need_weights in reversed(calls):
@@ -89,7 +92,7 @@ class GradientTape:
                     if all(u is None for u in upstream):
                         continue
                     upstream = [
-                        np.zeros(np.shape(out), dtype=_dtype(out)) if u is None else u
+                        np.zeros(np.shape(out), dtype=result_float_dtype(out)) if u is None else u
                         for u, out in zip(upstream, outputs)
                     ]
                 layer = call.layer
@@ -115,7 +118,7 @@ class GradientTape:
                 result.append(None)
                 continue
             grad = np.asarray(found)
-            dtype = _dtype(source)
+            dtype = result_float_dtype(source)
             if grad.dtype != dtype:
                 grad = grad.astype(dtype)
             if grad.shape != np.shape(source):
@@ -134,11 +137,6 @@ class GradientTape:
                 depends.update(map(id, call.outputs))
                 relevant.append((call, need_inputs, need_weights))
         return relevant
-
-
-def _dtype(x: Any) -> np.dtype:
-    dtype = np.result_type(x)
-    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
 
 
 def _accumulate(grads: dict[int, np.ndarray], tensor: Any, g: Any) -> None:

@@ -16,7 +16,7 @@ import math
 import os
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import IO, NamedTuple
 
 import numpy as np
@@ -33,6 +33,7 @@ MAX_BYTES = 1 << 32
 _MAX_DEFLATE_RATIO = 1032
 _MAX_HEADER = 10_000  # bytes of an array's header, numpy's own default limit
 _MAX_NDIM = 32
+_CHUNK = 1 << 20
 _NUMERIC_KINDS = "biufc"
 _READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError)
 
@@ -49,6 +50,8 @@ class Member(NamedTuple):
 def read_npz(
     path: str | os.PathLike[str],
     *,
+    keys: Collection[str] | None = None,
+    allow_text: bool = False,
     max_members: int = MAX_MEMBERS,
     max_bytes: int = MAX_BYTES,
     check: Callable[[Mapping[str, Member]], None] | None = None,
@@ -58,7 +61,10 @@ def read_npz(
     All headers are read and checked first; ``check`` (if given) then sees every
     :class:`Member` and may raise to refuse the file before any array is read (e.g.
     names or shapes that do not fit). Only numeric dtypes (bool, integers, floats,
-    complex) are accepted; object arrays are refused, never unpickled.
+    complex) are accepted; object arrays are refused, never unpickled. With ``keys``,
+    only those arrays are read (and counted against ``max_bytes``); the others are
+    checked from their headers only. ``allow_text`` also accepts fixed-width text
+    arrays (``str_``, as ``np.array("name")`` stores it; still never a pickle).
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -69,19 +75,19 @@ def read_npz(
         size = os.path.getsize(path)
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
-            members = _headers(archive, infos, path, size, max_members)
+            members = _headers(archive, infos, path, size, max_members, allow_text)
             if check is not None:
                 check(members)
-            total = sum(m.nbytes for m in members.values())
+            wanted = [
+                (name, info) for name, info in zip(members, infos) if keys is None or name in keys
+            ]
+            total = sum(members[name].nbytes for name, _ in wanted)
             if total > max_bytes:
                 raise BadFileError(
                     f"{path}: its arrays declare {total} bytes, more than the limit of "
                     f"{max_bytes}; refusing to read them"
                 )
-            return {
-                name: _read_data(archive, info, members[name], path)
-                for name, info in zip(members, infos)
-            }
+            return {name: _read_data(archive, info, members[name], path) for name, info in wanted}
     except FileNotFoundError:
         raise
     except BadFileError:
@@ -100,6 +106,7 @@ def _headers(
     path: str,
     size: int,
     max_members: int,
+    allow_text: bool = False,
 ) -> dict[str, Member]:
     if len(infos) > max_members:
         raise BadFileError(f"{path}: {len(infos)} arrays, more than the limit of {max_members}")
@@ -118,7 +125,7 @@ def _headers(
             raise BadFileError(f"{where}: the name {name!r} appears twice")
         _check_sizes(info, where)
         with archive.open(info) as f:
-            member = _header(f, name, where)
+            member = _header(f, name, where, allow_text)
             header_len = f.tell()
         if header_len + member.nbytes != info.file_size:
             raise BadFileError(
@@ -152,7 +159,7 @@ def _check_sizes(info: zipfile.ZipInfo, where: str) -> None:
         )
 
 
-def _header(f: IO[bytes], name: str, where: str) -> Member:
+def _header(f: IO[bytes], name: str, where: str, allow_text: bool = False) -> Member:
     try:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
@@ -169,7 +176,8 @@ def _header(f: IO[bytes], name: str, where: str) -> Member:
             f"{where}: holds Python objects (a pickle); only numeric arrays are loaded, "
             "and pickles never are"
         )
-    if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype:
+    kinds = _NUMERIC_KINDS + ("U" if allow_text else "")
+    if dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype:
         raise BadFileError(f"{where}: dtype {dtype} is not numeric (bool, int, float, complex)")
     if len(shape) > _MAX_NDIM or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise BadFileError(f"{where}: invalid shape {shape}")
@@ -188,8 +196,15 @@ def _read_data(
             else np.lib.format.read_array_header_2_0
         )
         _, fortran, _ = reader(f, max_header_size=_MAX_HEADER)
-        data = bytearray(f.read(member.nbytes))  # bounded by the member's declared size
-        if len(data) != member.nbytes:
-            raise BadFileError(f"{where}: truncated: {len(data)} of {member.nbytes} data bytes")
-    array = np.frombuffer(data, dtype=member.dtype, count=math.prod(member.shape))
+        data = np.empty(member.nbytes, np.uint8)  # the declared size, checked and bounded
+        done = 0
+        while done < member.nbytes:  # in pieces: no second copy of the whole array
+            chunk = f.read(min(_CHUNK, member.nbytes - done))
+            if not chunk:
+                raise BadFileError(f"{where}: truncated: {done} of {member.nbytes} data bytes")
+            data[done : done + len(chunk)] = np.frombuffer(chunk, np.uint8)
+            done += len(chunk)
+        if f.read(1):
+            raise BadFileError(f"{where}: data continues past its declared size")
+    array = data.view(member.dtype)
     return array.reshape(member.shape, order="F" if fortran else "C")

@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .validation import positive_float, unit_interval
+
 __all__ = ["SGD", "Adam", "BasicOptimizer", "RMSProp"]
 
 
@@ -24,7 +26,7 @@ class _Optimizer:
     """Shared validation and per-parameter state."""
 
     def __init__(self, learning_rate: float) -> None:
-        self.learning_rate = _positive_float(learning_rate, "learning_rate", type(self).__name__)
+        self.learning_rate = positive_float(learning_rate, "learning_rate", type(self).__name__)
         self._params: dict[int, np.ndarray] = {}  # keeps each keyed parameter alive
         self._scratch: dict[int, np.ndarray] = {}
         #: Successful ``apply_gradients`` calls so far (Keras's ``optimizer.iterations``).
@@ -240,7 +242,7 @@ class SGD(_Optimizer):
         self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False
     ) -> None:
         super().__init__(learning_rate)
-        self.momentum = _unit_interval(momentum, "momentum", "SGD")
+        self.momentum = unit_interval(momentum, "momentum", "SGD")
         self.nesterov = bool(nesterov)
         self.velocity: dict[int, np.ndarray] = {}
 
@@ -287,8 +289,8 @@ class RMSProp(_Optimizer):
 
     def __init__(self, learning_rate: float, beta: float = 0.9, epsilon: float = 1e-6) -> None:
         super().__init__(learning_rate)
-        self.beta = _unit_interval(beta, "beta", "RMSProp")
-        self.epsilon = _positive_float(epsilon, "epsilon", "RMSProp")
+        self.beta = unit_interval(beta, "beta", "RMSProp")
+        self.epsilon = positive_float(epsilon, "epsilon", "RMSProp")
         self.v: dict[int, np.ndarray] = {}
 
     def _tables(self) -> list[dict[int, np.ndarray]]:
@@ -336,9 +338,9 @@ class Adam(_Optimizer):
         amsgrad: bool = False,
     ) -> None:
         super().__init__(learning_rate)
-        self.beta_1 = _unit_interval(beta_1, "beta_1", "Adam")
-        self.beta_2 = _unit_interval(beta_2, "beta_2", "Adam")
-        self.epsilon = _positive_float(epsilon, "epsilon", "Adam")
+        self.beta_1 = unit_interval(beta_1, "beta_1", "Adam")
+        self.beta_2 = unit_interval(beta_2, "beta_2", "Adam")
+        self.epsilon = positive_float(epsilon, "epsilon", "Adam")
         self.amsgrad = bool(amsgrad)
         self.m: dict[int, np.ndarray] = {}
         self.v: dict[int, np.ndarray] = {}
@@ -417,27 +419,6 @@ def _state_scalar(value: np.ndarray, kinds: str) -> float | None:
     if value.shape != () or value.dtype.kind not in kinds:
         return None
     return float(value) if value.dtype.kind == "f" else int(value)
-
-
-def _number(value: Any, what: str, owner: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{owner}: {what} must be a number, got {value!r}") from None
-
-
-def _positive_float(value: Any, what: str, owner: str) -> float:
-    number = _number(value, what, owner)
-    if not np.isfinite(number) or number <= 0:
-        raise ValueError(f"{owner}: {what} must be a positive finite number, got {value!r}")
-    return number
-
-
-def _unit_interval(value: Any, what: str, owner: str) -> float:
-    number = _number(value, what, owner)
-    if not 0.0 <= number < 1.0:
-        raise ValueError(f"{owner}: {what} must be in [0, 1), got {value!r}")
-    return number
 
 
 class _Entry(NamedTuple):

@@ -1,8 +1,9 @@
-"""A training run in an output folder: what ``beras train`` and ``beras evaluate`` do.
+"""The ``beras train`` and ``beras evaluate`` pipelines, and the output folder they write.
 
-:func:`train` loads a dataset, builds and trains the MLP a :class:`~beras.training.TrainConfig`
-describes (a progress bar per epoch on a terminal, a line per epoch with validation
-metrics), evaluates it on the test set and writes into the output folder:
+:func:`train` reads top to bottom: **load** the dataset, **build** and compile the model
+its :class:`~beras.training.TrainConfig` names, **fit** it (a progress bar per epoch on
+a terminal, a line per epoch with validation metrics) and **evaluate** it on the test
+set, **write** the outputs, then report. Into the output folder go:
 
 - ``weights.npz`` (``Model.save_weights``) and ``config.json`` (what rebuilds the model),
   both rewritten after every completed epoch;
@@ -28,18 +29,17 @@ import os
 import time
 from collections.abc import Callable as Fn
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import config as beras_config
-from . import datasets, optimizers
+from . import datasets
 from . import threads as blas_threads
 from .callbacks import ModelCheckpoint
 from .fileio import save_npy, write_json
+from .model import SequentialModel
 from .training import (
-    HIDDEN_ACTIVATIONS,
-    INITIALIZERS,
     TrainConfig,
     TrainingTracker,
     TrainResult,
@@ -52,10 +52,9 @@ from .training import (
     plural,
 )
 from .utils import set_random_seed
+from .validation import validation_split_sizes
 
 __all__ = ["TrainingInterrupted", "evaluate", "not_found_message", "train"]
-
-CONFIG_FORMAT = "beras-mlp"
 
 # The files of a run, inside its output folder (``beras train --out``).
 WEIGHTS_FILE = "weights.npz"
@@ -67,62 +66,15 @@ CURVES_FILE = "training_curves.png"
 PREDICTIONS_PNG = "predictions.png"
 
 
-# ------------------------------------------------------------------- config.json
-def _config_to_json(
-    cfg: TrainConfig, input_size: int, num_classes: int, source: DataSource | None = None
-) -> dict[str, Any]:
-    data = dataclasses.asdict(cfg)
-    data["hidden"] = list(cfg.hidden)
-    data["lr"] = cfg.learning_rate
-    data["initializer"] = cfg.kernel_initializer
-    if source is not None:  # where the data was read, not only what --data-dir said
-        data["data_dir"] = source.location
-        data["data_source"] = source.origin
-    return {
-        "format": CONFIG_FORMAT,
-        "version": 1,
-        "input_size": input_size,
-        "num_classes": num_classes,
-        "floatx": beras_config.floatx(),
-        **data,
-    }
-
-
-def _config_from_json(data: Any, where: str) -> tuple[TrainConfig, int, int, str]:
-    """A TrainConfig, input size, class count and float type from a ``config.json``."""
-    if not isinstance(data, dict) or data.get("format") != CONFIG_FORMAT:
-        raise ValueError(
-            f"{where}: expected a Beras training config (a JSON object with "
-            f'"format": "{CONFIG_FORMAT}"), got {str(data)[:80]!r}'
-        )
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    try:
-        cfg = TrainConfig(**{k: v for k, v in data.items() if k in fields})
-        cfg.hidden = tuple(_positive(int(n), "hidden size") for n in cfg.hidden)
-        input_size = _positive(int(data["input_size"]), "input_size")
-        num_classes = _positive(int(data["num_classes"]), "num_classes")
-        floatx = str(data.get("floatx", "float32"))
-        for name, value, allowed in (
-            ("activation", cfg.activation, HIDDEN_ACTIVATIONS),
-            ("initializer", cfg.initializer, INITIALIZERS),
-            ("optimizer", cfg.optimizer, tuple(optimizers.OPTIMIZERS)),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{where}: not a valid Beras training config ({err})") from None
-    return cfg, input_size, num_classes, floatx
-
-
-def _positive(n: int, what: str) -> int:
-    if n < 1:
-        raise ValueError(f"{what} must be a positive integer, got {n}")
-    return n
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``train``: the message says where it stopped and what was kept."""
 
 
 # --------------------------------------------------------------------------- data
-@dataclasses.dataclass(frozen=True)
-class DataSource:
+FALLBACK = "mnist-mini fallback"  # the data_source of a plain run that found no MNIST
+
+
+class DataSource(NamedTuple):
     """Where a run's data came from (recorded in ``config.json``).
 
     Attributes:
@@ -145,7 +97,7 @@ class DataSource:
             "system": "the system dataset folder",
             "download": "downloaded into the cache",
         }
-        if self.origin == "mnist-mini fallback":
+        if self.origin == FALLBACK:
             return "mnist-mini, bundled with Beras (MNIST was not found)"
         if self.location is None:
             return "bundled with Beras"
@@ -155,14 +107,12 @@ class DataSource:
 _ORIGINS = {"path": "--data-dir", "BERAS_DATA": "BERAS_DATA", "cache": "cache", "system": "system"}
 
 
-def _load_data(
+def _read_data(
     cfg: TrainConfig, fallback: bool, print_fn: Fn[[str], None]
-) -> tuple[TrainConfig, tuple[np.ndarray, ...], DataSource, str]:
+) -> tuple[TrainConfig, tuple[np.ndarray, ...], DataSource]:
     """Load ``cfg``'s data and say where from; with ``fallback``, mnist-mini when MNIST
-    is nowhere. Returns the (possibly changed) config, the arrays, the source and the
-    note to repeat in the run's summary (empty without a fallback)."""
-    from . import datasets
-
+    is nowhere (announced here, with a banner). Returns the (possibly changed) config,
+    the arrays and their source."""
     found = datasets.locate(cfg.dataset, cfg.data_dir)
     try:
         arrays = load_data(cfg.dataset, cfg.data_dir)
@@ -171,24 +121,18 @@ def _load_data(
             raise
         cfg = dataclasses.replace(cfg, dataset="mnist-mini")
         print_fn(_fallback_banner(err))
-        note = (
-            "NOTE: this run trained on mnist-mini, not MNIST, because MNIST was not found.\n"
-            + _how_to_get("mnist", fallback=True)
-        )
-        return cfg, load_data("mnist-mini"), DataSource("mnist-mini fallback", None), note
+        return cfg, load_data("mnist-mini"), DataSource(FALLBACK, None)
     if found is None:  # not on disk before: load_data downloaded it into the cache
         after = datasets.locate(cfg.dataset, cfg.data_dir)
-        return cfg, arrays, DataSource("download", str(after[1]) if after else None), ""
+        return cfg, arrays, DataSource("download", str(after[1]) if after else None)
     origin, location = found
     where = None if location is None else str(location)
-    return cfg, arrays, DataSource(_ORIGINS.get(origin, origin), where), ""
+    return cfg, arrays, DataSource(_ORIGINS.get(origin, origin), where)
 
 
 def _how_to_get(dataset: str, command: str = "train", fallback: bool = False) -> str:
     """The command-line ways to provide ``dataset`` (MNIST or Fashion-MNIST) to
     ``beras COMMAND``."""
-    from . import datasets
-
     spec = datasets.fashion_mnist.SPEC if dataset == "fashion-mnist" else datasets.mnist.SPEC
     files = " or ".join(spec.npz_names)
     base = "beras evaluate --weights WEIGHTS" if command == "evaluate" else f"beras {command}"
@@ -228,8 +172,77 @@ def _fallback_banner(err: BaseException) -> str:
 
 
 # -------------------------------------------------------------------------- train
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during ``train``: the message says where it stopped and what was kept."""
+def train(
+    cfg: TrainConfig,
+    out: str | os.PathLike[str] | None,
+    verbose: int = 1,
+    plots: bool = True,
+    print_fn: Fn[[str], None] = print,
+    threads: int | None = None,
+    fallback: bool = False,
+) -> TrainResult:
+    """Load ``cfg.dataset``, train, evaluate and write every output file into ``out``.
+
+    ``out`` None means ``runs/<dataset>``. ``threads`` is ``--threads``: the BLAS thread
+    count for the run (None: the environment's, else :mod:`beras.threads`' default for
+    the model's size). ``fallback`` (plain ``beras train``): when MNIST is neither on
+    disk nor downloadable, train on the bundled mnist-mini instead, saying so loudly at
+    the start and in the summary.
+
+    Raises:
+        TrainingInterrupted: Ctrl-C; the last completed epoch's weights, config and
+            history are on disk, and the message says where training stopped.
+        beras.validation.ValidationSplitError: ``cfg.validation_split`` leaves no
+            sample on one side.
+        beras.datasets.DatasetNotFoundError: the dataset is nowhere to be found.
+        beras.datasets.DatasetError: a dataset file is corrupt.
+    """
+    started = time.perf_counter()
+    given_out = out
+    out = Path("runs")  # until the data says which dataset the run is on
+    stage = _Stage()
+    try:
+        cfg, data = _load(cfg, fallback, print_fn)
+        out = Path(given_out) if given_out is not None else Path("runs") / cfg.dataset
+        model = _build(cfg, data)
+        _announce(cfg, data, model, print_fn)
+        choice = _thread_choice(
+            cfg, data.input_size, data.num_classes, threads, cfg.batch_size, training=True
+        )
+        with blas_threads.limit(choice) as line:
+            print_fn(line)
+            stage.name = "training"
+            result = _fit_and_evaluate(cfg, data, model, out, stage, verbose)
+            stage.name = "writing the outputs"
+            written, skipped = _write_outputs(cfg, data, model, result, out, plots, started)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(_interrupt_message(out, stage)) from None
+    _report(result, data, out, written, skipped, started, print_fn)
+    return result
+
+
+@dataclasses.dataclass
+class _Data:
+    """A dataset as the run uses it: arrays, split sizes, and what sizes the model."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_fit: int  # training samples left after the validation split
+    n_val: int
+    input_size: int
+    num_classes: int
+    source: DataSource  # where the arrays were read (config.json records it)
+
+
+@dataclasses.dataclass
+class _Stage:
+    """Where ``train`` is, for the message of an interrupt."""
+
+    name: str = "loading the data"
+    tracker: TrainingTracker | None = None
+    writer: _EpochWriter | None = None
 
 
 class _EpochWriter(ModelCheckpoint):
@@ -272,125 +285,130 @@ class _EpochWriter(ModelCheckpoint):
         return self.last_saved_epoch
 
 
-def _split_sizes(n: int, split: float) -> tuple[int, int]:
-    n_val = round(n * split)
-    return n - n_val, n_val
+def _load(cfg: TrainConfig, fallback: bool, print_fn: Fn[[str], None]) -> tuple[TrainConfig, _Data]:
+    """The dataset, checked against the validation split before anything is built.
+
+    With ``fallback``, mnist-mini when MNIST is nowhere: the returned config then
+    names it (see :func:`_read_data`)."""
+    cfg, arrays, source = _read_data(cfg, fallback, print_fn)
+    x_train, y_train, x_test, y_test = arrays
+    n_fit, n_val = validation_split_sizes(len(x_train), cfg.validation_split, "--validation-split")
+    num_classes = int(max(y_train.max(), y_test.max())) + 1
+    data = _Data(
+        x_train, y_train, x_test, y_test, n_fit, n_val, x_train.shape[1], num_classes, source
+    )
+    return cfg, data
 
 
-def train(
+def _build(cfg: TrainConfig, data: _Data) -> SequentialModel:
+    """The compiled model of ``cfg``, sized by the data, its weights drawn from ``cfg.seed``."""
+    set_random_seed(cfg.seed)
+    return compile_model(build_model(cfg, data.input_size, data.num_classes), cfg)
+
+
+def _announce(
+    cfg: TrainConfig, data: _Data, model: SequentialModel, print_fn: Fn[[str], None]
+) -> None:
+    """What is about to be trained, on what."""
+    params = sum(int(np.size(w)) for w in model.weights)
+    print_fn(
+        f"{datasets.title(cfg.dataset)}: {data.n_fit:,} training, {data.n_val:,} validation "
+        f"and {plural(len(data.x_test), 'test image')}"
+    )
+    print_fn(f"Data: {data.source.describe()}")
+    print_fn(
+        f"Model: {_model_name(cfg, data)} "
+        f"({cfg.activation}, {cfg.kernel_initializer} init, {plural(params, 'parameter')})"
+    )
+    print_fn(f"Training: {cfg.describe()}")
+
+
+def _thread_choice(
     cfg: TrainConfig,
-    out: str | os.PathLike[str] | None,
-    verbose: int = 1,
-    plots: bool = True,
-    print_fn: Fn[[str], None] = print,
-    threads: int | None = None,
-    fallback: bool = False,
+    input_size: int,
+    num_classes: int,
+    threads: int | None,
+    batch_size: int,
+    training: bool,
+) -> blas_threads.ThreadChoice:
+    """The BLAS threads: ``threads``, else the environment's, else by the model's size."""
+    sizes = (input_size, *cfg.hidden, num_classes)
+    step_flops = blas_threads.dense_step_flops(sizes, batch_size, training=training)
+    return blas_threads.choose(threads, step_flops)
+
+
+def _fit_and_evaluate(
+    cfg: TrainConfig, data: _Data, model: SequentialModel, out: Path, stage: _Stage, verbose: int
 ) -> TrainResult:
-    """Load ``cfg.dataset``, train, evaluate and write every output file into ``out``.
+    """Fit and evaluate; config, weights and history are written after every epoch."""
+    out.mkdir(parents=True, exist_ok=True)
+    stage.tracker = TrainingTracker(cfg.epochs, math.ceil(data.n_fit / cfg.batch_size))
+    config_json = cfg.to_json(data.input_size, data.num_classes, data.source)
+    stage.writer = _EpochWriter(out, config_json, stage.tracker)
+    return fit_and_evaluate(
+        model,
+        (data.x_train, data.y_train),
+        (data.x_test, data.y_test),
+        cfg,
+        callbacks=[stage.tracker, stage.writer],
+        verbose=verbose,
+    )
 
-    ``out`` None means ``runs/<dataset>``. ``threads`` is ``--threads``: the BLAS thread
-    count for the run (None: the environment's, else :mod:`beras.threads`' default for
-    the model's size). ``fallback`` (plain ``beras train``): when MNIST is neither on
-    disk nor downloadable, train on the bundled mnist-mini instead, saying so loudly at
-    the start and in the summary.
 
-    Raises:
-        TrainingInterrupted: Ctrl-C; the last completed epoch's weights, config and
-            history are on disk, and the message says where training stopped.
-        ValueError: ``cfg.validation_split`` leaves no sample on one side.
-        beras.datasets.DatasetNotFoundError: the dataset is nowhere to be found.
-        beras.datasets.DatasetError: a dataset file is corrupt.
-    """
-    wall_start = time.perf_counter()
-    out = Path(out) if out is not None else None
-    tracker: TrainingTracker | None = None
-    writer: _EpochWriter | None = None
-    stage = "loading the data"
-    blas = contextlib.ExitStack()  # the BLAS thread limit, for the rest of the run
-    try:
-        cfg, arrays, source, note = _load_data(cfg, fallback, print_fn)
-        x_train, y_train, x_test, y_test = arrays
-        out = out if out is not None else Path("runs") / cfg.dataset
-        n_fit, n_val = _split_sizes(len(x_train), cfg.validation_split)
-        if n_fit < 1 or n_val < 1:
-            raise ValueError(
-                f"--validation-split {cfg.validation_split} leaves "
-                f"{n_fit} training and {plural(n_val, 'validation sample')} out of "
-                f"{len(x_train):,}; "
-                "both need at least one"
+def _write_outputs(
+    cfg: TrainConfig,
+    data: _Data,
+    model: SequentialModel,
+    result: TrainResult,
+    out: Path,
+    plots: bool,
+    started: float,
+) -> tuple[list[str], str]:
+    """The files of the run; returns their names and why the pictures were skipped ("")."""
+    if result.status == "diverged":
+        # fit kept the weights from before the bad step: save those (they may be
+        # mid-epoch, newer than the last checkpoint)
+        model.save_weights(str(out / WEIGHTS_FILE))
+        write_json(out / CONFIG_FILE, cfg.to_json(data.input_size, data.num_classes, data.source))
+        write_json(out / HISTORY_FILE, result.history)
+    save_npy(out / PREDICTIONS_FILE, result.predictions)
+    written = [WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE, PREDICTIONS_FILE, METRICS_FILE]
+    skipped = ""
+    if plots:
+        try:
+            _write_plots(out, cfg, result, data)
+            written += [CURVES_FILE, PREDICTIONS_PNG]
+        except ImportError as err:
+            skipped = (
+                f"Pictures skipped: {err.name or 'matplotlib'} is not installed "
+                "(pip install 'beras[train]')."
             )
-        input_size = x_train.shape[1]
-        num_classes = int(max(y_train.max(), y_test.max())) + 1
-        set_random_seed(cfg.seed)
-        model = compile_model(build_model(cfg, input_size, num_classes), cfg)
-        params = sum(int(np.size(w)) for w in model.weights)
-        title = datasets.title(cfg.dataset)
-        print_fn(
-            f"{title}: {n_fit:,} training, {n_val:,} validation and "
-            f"{plural(len(x_test), 'test image')}"
-        )
-        print_fn(f"Data: {source.describe()}")
-        print_fn(
-            f"Model: MLP {architecture(cfg.hidden, input_size, num_classes)} "
-            f"({cfg.activation}, {cfg.kernel_initializer} init, {plural(params, 'parameter')})"
-        )
-        print_fn(f"Training: {cfg.describe()}")
-        sizes = (input_size, *cfg.hidden, num_classes)
-        step_flops = blas_threads.dense_step_flops(sizes, cfg.batch_size)
-        print_fn(blas.enter_context(blas_threads.limit(blas_threads.choose(threads, step_flops))))
-        out.mkdir(parents=True, exist_ok=True)
-        num_batches = math.ceil(n_fit / cfg.batch_size)
-        tracker = TrainingTracker(cfg.epochs, num_batches)
-        writer = _EpochWriter(out, _config_to_json(cfg, input_size, num_classes, source), tracker)
-        stage = "training"
-        result = fit_and_evaluate(
-            model,
-            (x_train, y_train),
-            (x_test, y_test),
-            cfg,
-            callbacks=[tracker, writer],
-            verbose=verbose,
-        )
-        stage = "writing the outputs"
-        if result.status == "diverged":
-            # fit kept the weights from before the bad step: save those (they may be
-            # mid-epoch, newer than the last checkpoint)
-            model.save_weights(str(out / WEIGHTS_FILE))
-            write_json(out / CONFIG_FILE, writer.config_json)
-            write_json(out / HISTORY_FILE, result.history)
-        save_npy(out / PREDICTIONS_FILE, result.predictions)
-        written = [WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE, PREDICTIONS_FILE, METRICS_FILE]
-        skipped = ""
-        if plots:
-            try:
-                _write_plots(out, cfg, result, x_test, y_test, num_classes, input_size)
-                written += [CURVES_FILE, PREDICTIONS_PNG]
-            except ImportError as err:
-                skipped = (
-                    f"Pictures skipped: {err.name or 'matplotlib'} is not installed "
-                    "(pip install 'beras[train]')."
-                )
-        wall = time.perf_counter() - wall_start
-        write_json(
-            out / METRICS_FILE,
-            {
-                "dataset": cfg.dataset,
-                "test_loss": result.test.get("loss"),
-                "test_acc": result.test.get("acc"),
-                "test_samples": len(x_test),
-                "epochs_completed": result.epochs_completed,
-                "status": result.status,
-                "message": result.message,
-                "train_seconds": round(result.train_seconds, 3),
-                "wall_seconds": round(wall, 3),
-            },
-        )
-    except KeyboardInterrupt:
-        where = out if out is not None else Path("runs")
-        raise TrainingInterrupted(_interrupt_message(where, stage, tracker, writer)) from None
-    finally:
-        blas.close()
+    write_json(
+        out / METRICS_FILE,
+        {
+            "dataset": cfg.dataset,
+            "test_loss": result.test.get("loss"),
+            "test_acc": result.test.get("acc"),
+            "test_samples": len(data.x_test),
+            "epochs_completed": result.epochs_completed,
+            "status": result.status,
+            "message": result.message,
+            "train_seconds": round(result.train_seconds, 3),
+            "wall_seconds": round(time.perf_counter() - started, 3),
+        },
+    )
+    return written, skipped
 
+
+def _report(
+    result: TrainResult,
+    data: _Data,
+    out: Path,
+    written: list[str],
+    skipped: str,
+    started: float,
+    print_fn: Fn[[str], None],
+) -> None:
     if result.status == "diverged":
         print_fn(
             f"Training diverged (non-finite loss or gradient): {result.message} "
@@ -398,9 +416,9 @@ def train(
         )
     print_fn(
         f"Test loss: {result.test['loss']:.4f} - test accuracy: "
-        f"{100 * result.test['acc']:.2f}% ({plural(len(x_test), 'image')})"
+        f"{100 * result.test['acc']:.2f}% ({plural(len(data.x_test), 'image')})"
     )
-    wall = time.perf_counter() - wall_start
+    wall = time.perf_counter() - started
     print_fn(
         f"Wall time: {_duration(wall)} (training {_duration(result.train_seconds)}, "
         f"{plural(result.epochs_completed, 'epoch')})"
@@ -408,24 +426,25 @@ def train(
     print_fn(f"Saved to {out}{os.sep}: {', '.join(written)}")
     if skipped:
         print_fn(skipped)
-    if note:
-        print_fn(note)
-    return result
+    if data.source.origin == FALLBACK:
+        print_fn(
+            "NOTE: this run trained on mnist-mini, not MNIST, because MNIST was not found.\n"
+            + _how_to_get("mnist", fallback=True)
+        )
 
 
-def _interrupt_message(
-    out: Path, stage: str, tracker: TrainingTracker | None, writer: _EpochWriter | None
-) -> str:
+def _interrupt_message(out: Path, stage: _Stage) -> str:
+    tracker, writer = stage.tracker, stage.writer
     if tracker is None or writer is None:
-        return f"Interrupted while {stage}; nothing was written."
+        return f"Interrupted while {stage.name}; nothing was written."
     saved = writer.epoch_on_disk()
-    if stage == "training" and saved is not None and saved == tracker.epoch + 1:
+    if stage.name == "training" and saved is not None and saved == tracker.epoch + 1:
         # during the epoch-end bookkeeping, after this epoch's weights were written
         where = f"Interrupted at the end of epoch {saved}/{tracker.epochs}."
-    elif stage == "training":
+    elif stage.name == "training":
         where = f"Interrupted {tracker.where()}."
     else:
-        where = f"Interrupted after training, while {stage}."
+        where = f"Interrupted after training, while {stage.name}."
     if saved is None:
         return f"{where} No epoch was completed, so no weights were saved."
     # history.json matches the saved weights (an interrupt between the two writes
@@ -441,22 +460,18 @@ def _interrupt_message(
     )
 
 
-def _write_plots(
-    out: Path,
-    cfg: TrainConfig,
-    result: TrainResult,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    num_classes: int,
-    input_size: int,
-) -> None:
+def _model_name(cfg: TrainConfig, data: _Data) -> str:
+    """``"MLP 784-512-256-10"``."""
+    return f"{cfg.model.upper()} {architecture(cfg.hidden, data.input_size, data.num_classes)}"
+
+
+def _write_plots(out: Path, cfg: TrainConfig, result: TrainResult, data: _Data) -> None:
     from . import plots
 
     title = datasets.title(cfg.dataset)
-    arch = architecture(cfg.hidden, input_size, num_classes)
     fig = plots.training_curves(
         result.history,
-        title=f"{title}: MLP {arch}, {cfg.optimizer} lr {cfg.learning_rate:g}"
+        title=f"{title}: {_model_name(cfg, data)}, {cfg.optimizer} lr {cfg.learning_rate:g}"
         + ("" if cfg.lr_schedule == "constant" else f" ({cfg.lr_schedule})")
         + f", batch {cfg.batch_size}"
         + (" (diverged)" if result.status == "diverged" else ""),
@@ -464,8 +479,8 @@ def _write_plots(
     )
     plots.save_png(fig, out / CURVES_FILE)
     fig = plots.prediction_grid(
-        x_test,
-        y_test,
+        data.x_test,
+        data.y_test,
         result.predictions,
         class_names=datasets.class_names(cfg.dataset),
         title=f"{title} test set: {100 * result.test['acc']:.2f}% correct",
@@ -515,7 +530,7 @@ def evaluate(
         data = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{config_path}: not readable JSON ({err})") from None
-    cfg, input_size, num_classes, floatx = _config_from_json(data, str(config_path))
+    cfg, input_size, num_classes, floatx = TrainConfig.from_json(data, str(config_path))
     name = dataset or cfg.dataset
     # the folder the run read, when the user named it (--data-dir; older configs only
     # recorded that); data found by searching is searched for again
@@ -525,24 +540,21 @@ def evaluate(
         and data.get("data_source", "--data-dir") == "--data-dir"
     ):
         data_dir = cfg.data_dir
-    from .datasets import DatasetNotFoundError
-
     try:
         _, _, x_test, y_test = load_data(name, data_dir)
-    except DatasetNotFoundError as err:
-        raise DatasetNotFoundError(not_found_message(err, name, "evaluate")) from None
+    except datasets.DatasetNotFoundError as err:
+        raise datasets.DatasetNotFoundError(not_found_message(err, name, "evaluate")) from None
     if x_test.shape[1] != input_size or int(y_test.max()) >= num_classes:
         raise ValueError(
             f"the model in {config_path} takes {input_size} inputs and {num_classes} "
             f"classes; the {name} test set has {x_test.shape[1]} inputs and labels up to "
             f"{int(y_test.max())}"
         )
-    sizes = (input_size, *cfg.hidden, num_classes)
-    step_flops = blas_threads.dense_step_flops(sizes, batch_size, training=False)
+    choice = _thread_choice(cfg, input_size, num_classes, threads, batch_size, training=False)
     previous = beras_config.floatx()
     beras_config.set_floatx(floatx)
     try:
-        with blas_threads.limit(blas_threads.choose(threads, step_flops)) as line:
+        with blas_threads.limit(choice) as line:
             if print_fn is not None:
                 print_fn(line)
             model = compile_model(build_model(cfg, input_size, num_classes), cfg)

@@ -21,32 +21,13 @@ from .callbacks import BackupAndRestore, Callback, History
 from .progress import Progress
 from .runstate import FitLoop
 from .utils import get_rng
+from .validation import int_at_least, paired_data, validation_split_sizes
 
 __all__ = ["NonFiniteLossError", "evaluate", "fit", "predict"]
 
 
 class NonFiniteLossError(FloatingPointError):
     """A training step produced a NaN or infinite loss or gradient; nothing was updated."""
-
-
-def _check_count(value: Any, what: str, minimum: int, caller: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{caller}: {what} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_data(x: Any, y: Any, caller: str) -> tuple[np.ndarray, np.ndarray]:
-    x, y = np.asarray(x), np.asarray(y)
-    if x.ndim == 0 or y.ndim == 0:
-        raise ValueError(f"{caller}: x and y must be arrays with a batch axis, got scalars")
-    if len(x) != len(y):
-        raise ValueError(
-            f"{caller}: x and y must have the same number of samples, got {len(x)} inputs "
-            f"and {len(y)} labels"
-        )
-    if len(x) == 0:
-        raise ValueError(f"{caller}: got empty data (0 samples)")
-    return x, y
 
 
 class _SampleMean:
@@ -72,18 +53,6 @@ def _batches(n: int, batch_size: int, order: np.ndarray | None = None) -> Iterat
         yield (slice(lo, hi) if order is None else order[lo:hi]), hi - lo
 
 
-def _split_validation(
-    x: np.ndarray, y: np.ndarray, validation_split: float
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """The last ``validation_split`` of the samples held out, before any shuffling."""
-    if not 0.0 < validation_split < 1.0:
-        raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split!r}")
-    n_val = round(len(x) * validation_split)
-    if n_val < 1 or n_val >= len(x):
-        raise ValueError(f"fit: validation_split={validation_split} leaves no data on one side")
-    return x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
-
-
 def fit(
     model: Any,
     x: Any,
@@ -106,19 +75,22 @@ def fit(
     move (``BackupAndRestore`` does, after restoring a backup).
     """
     model._require_compiled("fit")
-    x, y = _check_data(x, y, "fit")
-    epochs = _check_count(epochs, "epochs", 0, "fit")
-    initial_epoch = _check_count(initial_epoch, "initial_epoch", 0, "fit")
+    x, y = paired_data(x, y, "fit")
+    epochs = int_at_least(epochs, 0, "epochs", "fit")
+    initial_epoch = int_at_least(initial_epoch, 0, "initial_epoch", "fit")
     if initial_epoch > epochs:
         raise ValueError(
             f"fit: initial_epoch ({initial_epoch}) is after epochs ({epochs}); epochs is "
             "the index of the last epoch, as in Keras, not a number of further epochs"
         )
-    batch_size = _check_count(batch_size, "batch_size", 1, "fit")
+    batch_size = int_at_least(batch_size, 1, "batch_size", "fit")
     if validation_data is None and validation_split:
-        x, y, validation_data = _split_validation(x, y, validation_split)
+        # the last samples, before any shuffling, as Keras does
+        n_fit, _ = validation_split_sizes(len(x), validation_split, "fit: validation_split")
+        validation_data = (x[n_fit:], y[n_fit:])
+        x, y = x[:n_fit], y[:n_fit]
     if validation_data is not None:
-        validation_data = _check_data(*validation_data, "fit (validation_data)")
+        validation_data = paired_data(*validation_data, "fit (validation_data)")
 
     rng = get_rng(seed)
     model.history = history = History()
@@ -211,8 +183,8 @@ def evaluate(
 ) -> tuple[dict[str, float], np.ndarray]:
     """``Model.evaluate``: metrics averaged over the samples, and the predictions."""
     model._require_compiled("evaluate")
-    x, y = _check_data(x, y, "evaluate")
-    batch_size = _check_count(batch_size, "batch_size", 1, "evaluate")
+    x, y = paired_data(x, y, "evaluate")
+    batch_size = int_at_least(batch_size, 1, "batch_size", "evaluate")
     mean = _SampleMean()
     predictions = []
     for idx, size in _batches(len(x), batch_size):
@@ -229,7 +201,7 @@ def predict(model: Any, x: Any, batch_size: int | None = None) -> np.ndarray:
         raise ValueError(f"predict: expected a non-empty batch of inputs, got shape {x.shape}")
     if batch_size is None:
         return np.asarray(model(x, training=False))
-    batch_size = _check_count(batch_size, "batch_size", 1, "predict")
+    batch_size = int_at_least(batch_size, 1, "batch_size", "predict")
     return np.concatenate(
         [np.asarray(model(x[idx], training=False)) for idx, _ in _batches(len(x), batch_size)]
     )

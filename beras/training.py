@@ -1,15 +1,17 @@
-"""Training an MLP classifier the way ``beras train`` does, for the CLI and Python callers.
+"""What a training run is made of, for ``beras train`` and Python callers.
 
-- :class:`TrainConfig`: everything that defines a run (architecture, optimizer, learning
-  rate and its schedule, epochs, batch size, seed, validation split);
+- :class:`TrainConfig`: everything that defines a run (model, architecture, optimizer,
+  learning rate and its schedule, epochs, batch size, seed, validation split), and its
+  ``config.json`` form;
 - :func:`load_data`, :func:`prepare_images`, :func:`one_hot`: MNIST-family data as
   float32 rows in [0, 1] and integer (or one-hot) labels;
-- :func:`build_model`, :func:`build_optimizer`, :func:`compile_model`,
-  :func:`lr_callbacks`: the model, optimizer and learning-rate schedule a config names;
+- :data:`MODELS`, :func:`build_model`, :func:`build_optimizer`, :func:`compile_model`,
+  :data:`SCHEDULES`, :func:`lr_callbacks`: the model, optimizer and learning-rate
+  schedule a config names;
 - :func:`fit_and_evaluate`: train a compiled model and evaluate it on the test set.
 
-``assignment.py`` uses these directly; :mod:`beras.runs` adds the output folder
-(``beras train`` / ``beras evaluate``).
+``assignment.py`` uses these directly; :mod:`beras.runs` is the ``beras train`` /
+``beras evaluate`` pipeline that puts them together and writes the output folder.
 """
 
 from __future__ import annotations
@@ -33,12 +35,14 @@ from .layers import Dense
 from .losses import CategoricalCrossEntropy
 from .metrics import CategoricalAccuracy
 from .model import SequentialModel
+from .validation import positive_int
 
 __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainingTracker",
     "architecture",
+    "build_mlp",
     "build_model",
     "build_optimizer",
     "compile_model",
@@ -51,7 +55,7 @@ __all__ = [
     "prepare_images",
 ]
 
-SCHEDULES = ("cosine", "constant", "plateau")
+CONFIG_FORMAT = "beras-mlp"  # the "format" of config.json
 #: The hidden-layer activations ``beras train`` offers (the output layer is Softmax).
 HIDDEN_ACTIVATIONS = tuple(name for name in activations.ACTIVATIONS if name != "softmax")
 #: ``beras train --initializer`` choices: "auto", then the initializer names with ``_``.
@@ -64,6 +68,7 @@ class TrainConfig:
     """Everything that defines a training run (and, with the data, rebuilds its model)."""
 
     dataset: str = "mnist"
+    model: str = "mlp"
     hidden: tuple[int, ...] = (512, 256)
     activation: str = "relu"
     initializer: str = "auto"
@@ -97,6 +102,60 @@ class TrainConfig:
             f"{plural(self.epochs, 'epoch')}, "
             f"batch {self.batch_size}, seed {self.seed}"
         )
+
+    def to_json(
+        self, input_size: int, num_classes: int, source: tuple[str, str | None] | None = None
+    ) -> dict[str, Any]:
+        """The ``config.json`` of a run: this config (defaults resolved), the data's
+        input size and class count, and the float type of the weights.
+
+        ``source``, ``(origin, location)`` of the data actually read (a
+        :class:`beras.runs.DataSource`), is recorded as ``data_source`` and ``data_dir``:
+        where the data was read, not only what ``--data-dir`` said."""
+        data = dataclasses.asdict(self)
+        data["hidden"] = list(self.hidden)
+        data["lr"] = self.learning_rate
+        data["initializer"] = self.kernel_initializer
+        if source is not None:
+            data["data_source"], data["data_dir"] = source
+        return {
+            "format": CONFIG_FORMAT,
+            "version": 1,
+            "input_size": input_size,
+            "num_classes": num_classes,
+            "floatx": beras_config.floatx(),
+            **data,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> tuple[TrainConfig, int, int, str]:
+        """The config, input size, class count and float type of a ``config.json``.
+
+        Raises ``ValueError`` naming ``where`` (the file) if ``data`` is not one.
+        """
+        if not isinstance(data, dict) or data.get("format") != CONFIG_FORMAT:
+            raise ValueError(
+                f"{where}: expected a Beras training config (a JSON object with "
+                f'"format": "{CONFIG_FORMAT}"), got {str(data)[:80]!r}'
+            )
+        fields = {f.name for f in dataclasses.fields(cls)}
+        try:
+            cfg = cls(**{k: v for k, v in data.items() if k in fields})
+            cfg.hidden = tuple(positive_int(int(n), "hidden size") for n in cfg.hidden)
+            input_size = positive_int(int(data["input_size"]), "input_size")
+            num_classes = positive_int(int(data["num_classes"]), "num_classes")
+            floatx = str(data.get("floatx", "float32"))
+            for name, value, allowed in (
+                ("model", cfg.model, MODELS),
+                ("activation", cfg.activation, HIDDEN_ACTIVATIONS),
+                ("initializer", cfg.initializer, INITIALIZERS),
+                ("optimizer", cfg.optimizer, optimizers.OPTIMIZERS),
+            ):
+                if value not in allowed:
+                    raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{where}: not a valid Beras training config ({err})") from None
+        return cfg, input_size, num_classes, floatx
 
 
 def plural(n: int, word: str, digits: str = ",") -> str:
@@ -144,11 +203,8 @@ def load_data(
 
 
 # -------------------------------------------------------------------------- model
-def build_model(cfg: TrainConfig, input_size: int = 784, num_classes: int = 10) -> SequentialModel:
-    """``Dense -> activation`` per hidden size, then ``Dense -> Softmax`` (uncompiled).
-
-    Weights are drawn from a generator seeded with ``cfg.seed``.
-    """
+def build_mlp(cfg: TrainConfig, input_size: int, num_classes: int) -> SequentialModel:
+    """``Dense -> activation`` per hidden size, then ``Dense -> Softmax``."""
     rng = np.random.default_rng(cfg.seed)
     sizes = (input_size, *cfg.hidden, num_classes)
     layers: list[Any] = []
@@ -157,6 +213,23 @@ def build_model(cfg: TrainConfig, input_size: int = 784, num_classes: int = 10) 
         last = i == len(sizes) - 2
         layers.append(activations.Softmax() if last else activations.get(cfg.activation))
     return SequentialModel(layers)
+
+
+#: The models ``beras train --model`` builds, by name: each builder takes the config,
+#: the input size and the class count, and returns an uncompiled model.
+MODELS: dict[str, Fn[[TrainConfig, int, int], SequentialModel]] = {
+    "mlp": build_mlp,
+}
+
+
+def build_model(cfg: TrainConfig, input_size: int = 784, num_classes: int = 10) -> SequentialModel:
+    """The model ``cfg.model`` names (uncompiled), ending in a Softmax over the classes.
+
+    Weights are drawn from a generator seeded with ``cfg.seed``.
+    """
+    if cfg.model not in MODELS:
+        raise ValueError(f"Unknown model {cfg.model!r}: expected one of {list(MODELS)}")
+    return MODELS[cfg.model](cfg, input_size, num_classes)
 
 
 def build_optimizer(cfg: TrainConfig) -> Any:
@@ -181,14 +254,22 @@ def cosine_schedule(base_lr: float, epochs: int) -> Fn[[int, float], float]:
     return schedule
 
 
+#: The learning-rate schedules of ``beras train --lr-schedule``: each gives the
+#: callbacks that apply it to a run of ``cfg``.
+SCHEDULES: dict[str, Fn[[TrainConfig], list[Callback]]] = {
+    "cosine": lambda cfg: [LearningRateScheduler(cosine_schedule(cfg.learning_rate, cfg.epochs))],
+    "constant": lambda cfg: [],
+    "plateau": lambda cfg: [
+        ReduceLROnPlateau(
+            "val_loss" if cfg.validation_split else "loss", factor=0.3, patience=2, min_lr=1e-6
+        )
+    ],
+}
+
+
 def lr_callbacks(cfg: TrainConfig) -> list[Callback]:
     """The learning-rate callbacks of ``cfg.lr_schedule``."""
-    if cfg.lr_schedule == "cosine":
-        return [LearningRateScheduler(cosine_schedule(cfg.learning_rate, cfg.epochs))]
-    if cfg.lr_schedule == "plateau":
-        monitor = "val_loss" if cfg.validation_split else "loss"
-        return [ReduceLROnPlateau(monitor, factor=0.3, patience=2, min_lr=1e-6)]
-    return []
+    return SCHEDULES[cfg.lr_schedule](cfg)
 
 
 # ----------------------------------------------------------------------- training
@@ -256,11 +337,7 @@ def fit_and_evaluate(
     """
     x_train, y_train = train_data
     x_test, y_test = test_data
-    num_classes = next(
-        int(getattr(layer, "output_size", 0))
-        for layer in reversed(model.layers)
-        if getattr(layer, "output_size", None) is not None
-    )
+    num_classes = model.predict(np.asarray(x_train)[:1]).shape[-1]  # the model's outputs
     y_train_1h = one_hot(np.asarray(y_train).astype(np.int64), num_classes)
     y_test_1h = one_hot(np.asarray(y_test).astype(np.int64), num_classes)
     tracker = next((cb for cb in callbacks if isinstance(cb, TrainingTracker)), None)

@@ -63,6 +63,15 @@ def idx_size(header: bytes | bytearray) -> int | None:
     return 4 + 4 * ndim + math.prod(dims)
 
 
+def _not_idx(head: bytes | bytearray) -> bool:
+    """Whether ``head`` is long enough to see it cannot start an IDX file."""
+    if len(head) < 4:
+        return False
+    if head[0] != 0 or head[1] != 0 or head[2] != 0x08 or not 1 <= head[3] <= 4:
+        return True
+    return len(head) >= 4 + 4 * head[3] and idx_size(head) is None
+
+
 def gunzip(raw: bytes, where: str, limit: int | None = None) -> bytes | bytearray:
     """Decompress gzip bytes, at most ``limit`` of them; :class:`DatasetError` if corrupt.
 
@@ -70,7 +79,9 @@ def gunzip(raw: bytes, where: str, limit: int | None = None) -> bytes | bytearra
     :data:`MAX_IDX_BYTES`); when the decompressed bytes start with a valid IDX header,
     the size it announces (plus a few kilobytes) lowers the limit further. Several
     gzip members are joined, as ``gzip.decompress`` does; zero padding after the last
-    is ignored. Output beyond the limit is never produced: it is an error.
+    is ignored. Output beyond the limit is never produced: it is an error. Data that
+    does not start with an IDX header (wrong magic, impossible dimensions) is only
+    decompressed as far as that is seen: the IDX parser then names the problem.
     """
     if limit is None:
         limit = min(MAX_IDX_BYTES, max(MAX_GZIP_RATIO * len(raw), _GZIP_FLOOR))
@@ -88,6 +99,8 @@ def gunzip(raw: bytes, where: str, limit: int | None = None) -> bytes | bytearra
                 else:
                     raise EOFError("compressed data ended before the end-of-stream marker")
                 out += d.decompress(data, min(limit - len(out) + 1, _MAX_STEP))
+                if announced is None and _not_idx(out):
+                    return out  # no IDX header: enough for the parser to say what is wrong
                 if announced is None and (size := idx_size(out)) is not None:
                     if size > limit:
                         raise DatasetError(
@@ -292,7 +305,7 @@ def load_npz(
                 raise DatasetError(
                     f"{path}: holds a single array, not an .npz archive of {NPZ_KEYS}"
                 )
-        arrays = read_npz(path, max_members=64, max_bytes=MAX_NPZ_BYTES, check=check)
+        arrays = read_npz(path, keys=NPZ_KEYS, max_members=64, max_bytes=MAX_NPZ_BYTES, check=check)
     except DatasetError:
         raise
     except BadFileError as exc:

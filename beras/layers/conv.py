@@ -210,5 +210,6 @@ class Conv2D(Diffable):
             g = np.asarray(up).reshape(-1, self.filters)
             result.append(Tensor((cols.T @ g).reshape(self.kernel.shape)))
             if self.bias is not None:
-                result.append(Tensor(g.sum(axis=0)))
+                # the column sums as one matrix-vector product (BLAS), not a reduction
+                result.append(Tensor(np.ones(g.shape[0], dtype=g.dtype) @ g))
         return result

@@ -76,6 +76,8 @@ class BatchNormalization(Diffable):
         self.moving_variance: Variable | None = None
         self._trainable = True
         self._ndim: int | None = None
+        # (upstream, centered input, its two sums): shared by the two VJPs of one upstream
+        self._sums_of: tuple[Any, ...] | None = None
 
     def __repr__(self) -> str:
         extra = "" if self.axis == -1 else f"axis={self.axis}"
@@ -145,10 +147,20 @@ class BatchNormalization(Diffable):
         return tuple(input_shape)
 
     # ------------------------------------------------------------------ forward
-    def _broadcast(self, v: np.ndarray, ndim: int, axis: int) -> np.ndarray:
-        shape = [1] * ndim
-        shape[axis] = -1
-        return v.reshape(shape)
+    # The computation works on a 2-D view ``(N, features)`` of the input (a reshape when
+    # the feature axis is last, as for channels-last images; a transposed copy otherwise):
+    # per-feature sums are then matrix-vector products and every elementwise pass is one
+    # broadcast over rows.
+    def _to_2d(self, arr: np.ndarray, axis: int) -> np.ndarray:
+        if axis != arr.ndim - 1:
+            arr = np.moveaxis(arr, axis, -1)
+        return arr.reshape(-1, arr.shape[-1])
+
+    def _from_2d(self, arr2: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray:
+        if axis == len(shape) - 1:
+            return arr2.reshape(shape)
+        moved = (*shape[:axis], *shape[axis + 1 :], shape[axis])
+        return np.ascontiguousarray(np.moveaxis(arr2.reshape(moved), -1, axis))
 
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
         arr = as_float_array(x, owner=self)
@@ -157,32 +169,29 @@ class BatchNormalization(Diffable):
         assert self.moving_mean is not None
         assert self.moving_variance is not None
         dtype = self.moving_mean.dtype
-        arr = arr.astype(dtype, copy=False)
-        reduce = tuple(a for a in range(arr.ndim) if a != axis)
+        x2 = self._to_2d(arr.astype(dtype, copy=False), axis)
+        n = x2.shape[0]
         use_batch = bool(training) and self._trainable
         if use_batch:
-            mean = arr.mean(axis=reduce)
-            var = arr.var(axis=reduce)  # biased, as Keras
+            mean = _column_sums(x2) / dtype.type(n)
+            centered = x2 - mean
+            var = np.einsum("nc,nc->c", centered, centered) / dtype.type(n)  # biased, as Keras
         else:
             mean = np.asarray(self.moving_mean)
             var = np.asarray(self.moving_variance)
+            centered = x2 - mean
         inv_std = 1.0 / np.sqrt(var + dtype.type(self.epsilon))
-        xhat = (arr - self._broadcast(mean, arr.ndim, axis)) * self._broadcast(
-            inv_std, arr.ndim, axis
-        )
-        out = xhat * self._broadcast(self._gamma(dtype), arr.ndim, axis) if self.scale else xhat
+        out2 = centered * (self._gamma(dtype) * inv_std)
         if self.beta is not None:
-            out = out + self._broadcast(np.asarray(self.beta), arr.ndim, axis)
-        elif out is xhat:
-            out = xhat.copy()
+            out2 += np.asarray(self.beta)
         # the per-call state the gradients need (the tape snapshots it per call)
-        self._xhat, self._inv_std, self._batch_stats = xhat, inv_std, use_batch
-        self._axis, self._reduce = axis, reduce
+        self._centered, self._inv_std, self._batch_stats = centered, inv_std, use_batch
+        self._axis, self._shape = axis, arr.shape
         if use_batch:
             m = dtype.type(self.momentum)
             self.moving_mean[...] = self.moving_mean * m + mean * (1 - m)
             self.moving_variance[...] = self.moving_variance * m + var * (1 - m)
-        return out
+        return self._from_2d(out2, arr.shape, axis)
 
     def _gamma(self, dtype: np.dtype) -> np.ndarray:
         return np.asarray(self.gamma) if self.gamma is not None else np.ones(1, dtype=dtype)
@@ -194,32 +203,47 @@ class BatchNormalization(Diffable):
     def get_weight_gradients(self) -> list[Tensor]:
         raise self._no_local_jacobian()
 
+    def _sums(self, up: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``up`` as ``(N, features)``, and per feature ``sum(up)`` and ``sum(up * xhat)``.
+
+        The tape asks for the input and then the weight gradients with the same upstream
+        array: the sums of the first call are kept for the second.
+        """
+        g2 = self._to_2d(np.asarray(up), self._axis)
+        cached = self._sums_of
+        if cached is not None and cached[0] is up and cached[1] is self._centered:
+            return g2, cached[2], cached[3]
+        sum_g = _column_sums(g2)
+        sum_gxhat = np.einsum("nc,nc->c", g2, self._centered) * self._inv_std
+        self._sums_of = (up, self._centered, sum_g, sum_gxhat)
+        return g2, sum_g, sum_gxhat
+
     def compose_input_gradients(self, J: Any = None) -> list[Tensor]:
         if J is None or J[0] is None:
             raise self._no_local_jacobian()
-        xhat, axis, reduce = self._xhat, self._axis, self._reduce
-        ndim = xhat.ndim
-        scale = self._broadcast(self._gamma(xhat.dtype) * self._inv_std, ndim, axis)
+        centered, inv_std, axis = self._centered, self._inv_std, self._axis
+        scale = self._gamma(centered.dtype) * inv_std  # d out / d x with constant statistics
+        n = centered.shape[0]
         result = []
         for up in J:
-            g = np.asarray(up)
-            if not self._batch_stats:  # statistics are constants: a per-feature scale
-                result.append(Tensor(g * scale))
-                continue
-            mean_g = self._broadcast(g.mean(axis=reduce), ndim, axis)
-            mean_gx = self._broadcast((g * xhat).mean(axis=reduce), ndim, axis)
-            result.append(Tensor(scale * (g - mean_g - xhat * mean_gx)))
+            if not self._batch_stats:
+                dx2 = self._to_2d(np.asarray(up), axis) * scale
+            else:
+                # dx = scale * (g - mean(g) - xhat * mean(g * xhat)), xhat = centered * inv_std
+                g2, sum_g, sum_gxhat = self._sums(up)
+                dx2 = g2 * scale
+                dx2 -= centered * (scale * inv_std * sum_gxhat / n)
+                dx2 -= scale * sum_g / n
+            result.append(Tensor(self._from_2d(dx2, self._shape, axis)))
         return result
 
     def compose_weight_gradients(self, J: Any = None) -> list[Tensor]:
         if J is None or J[0] is None:
             raise self._no_local_jacobian()
-        xhat, reduce = self._xhat, self._reduce
         result = []
         for up in J:
-            g = np.asarray(up)
-            sum_gx = (g * xhat).sum(axis=reduce)
-            sum_g = g.sum(axis=reduce)
+            _, sum_g, sum_gx = self._sums(up)
+            self._sums_of = None
             if self.gamma is not None:
                 result.append(Tensor(sum_gx))
             if self.beta is not None:
@@ -227,11 +251,16 @@ class BatchNormalization(Diffable):
             if self._batch_stats:  # the output does not depend on the moving statistics
                 result += [Tensor(np.zeros_like(sum_g)), Tensor(np.zeros_like(sum_g))]
             else:  # out = gamma * (x - m) / sqrt(v + eps) + beta
-                gamma = self._gamma(xhat.dtype)
+                gamma = self._gamma(self._centered.dtype)
                 d_mean = -gamma * self._inv_std * sum_g
                 d_var = -0.5 * gamma * self._inv_std**2 * sum_gx
                 result += [Tensor(d_mean), Tensor(d_var)]
         return result
+
+
+def _column_sums(a2: np.ndarray) -> np.ndarray:
+    """``a2.sum(axis=0)`` of an ``(N, C)`` array as one matrix-vector product (BLAS)."""
+    return np.ones(a2.shape[0], dtype=a2.dtype) @ a2
 
 
 def _real(value: Any) -> bool:

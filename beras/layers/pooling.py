@@ -138,24 +138,49 @@ class MaxPool2D(_Pooling2D):
     def forward(self, x: Any) -> np.ndarray:
         arr, out_hw = self._prepare(x)
         xp = cu.pad(arr, self._pads(arr.shape), value=-np.inf)
-        best: np.ndarray | None = None
-        argmax = np.zeros((arr.shape[0], *out_hw, arr.shape[3]), dtype=np.intp)
-        for k, (i, j) in enumerate(self._offsets()):
+        offsets = self._offsets()
+        rows, columns = cu.window_slice(*offsets[0], out_hw, self.strides)
+        best = xp[:, rows, columns, :].copy()
+        for i, j in offsets[1:]:
             rows, columns = cu.window_slice(i, j, out_hw, self.strides)
-            window = xp[:, rows, columns, :]
-            if best is None:
-                best = window.copy()
-                continue
-            greater = window > best  # strict: the first maximum keeps the gradient
-            np.copyto(best, window, where=greater)
-            np.copyto(argmax, k, where=greater)
-        self._argmax = argmax
-        assert best is not None
+            np.maximum(best, xp[:, rows, columns, :], out=best)
         return best
 
     def _vjp(self, g: np.ndarray) -> np.ndarray:
-        argmax = self._argmax
-        return self._scatter(g, lambda k, up: np.where(argmax == k, up, 0))
+        """Each window's gradient to its first maximal element (row-major window order).
+
+        The winners are found again from the input and the output: at offset ``k`` an
+        element wins if it equals its window's maximum and no earlier offset won.
+        """
+        x = as_float_array(self.inputs[0])
+        xp = cu.pad(x, self._pads(x.shape), value=-np.inf)
+        out = np.asarray(self.outputs[0])
+        out_hw = out.shape[1:3]
+        (top, bottom), (left, right) = self._pads(x.shape)
+        padded = (*g.shape[:-4], x.shape[0], x.shape[1] + top + bottom, x.shape[2] + left + right)
+        # windows that do not overlap write disjoint slices: assign instead of add; when
+        # they also tile the padded input exactly, every entry is written once
+        disjoint = g.ndim == 4 and all(s >= p for s, p in zip(self.strides, self.pool_size))
+        tiled = disjoint and self.strides == self.pool_size
+        tiled = tiled and all(
+            n * p == size for n, p, size in zip(out_hw, self.pool_size, padded[-2:])
+        )
+        dxp = (np.empty if tiled else np.zeros)((*padded, x.shape[3]), dtype=np.result_type(g, out))
+        taken: np.ndarray | None = None
+        hit = np.empty(out.shape, dtype=bool)
+        for i, j in self._offsets():
+            rows, columns = cu.window_slice(i, j, out_hw, self.strides)
+            np.equal(xp[:, rows, columns, :], out, out=hit)
+            if taken is None:
+                taken = hit.copy()
+            else:
+                np.greater(hit, taken, out=hit)  # a maximum here, none at an earlier offset
+                taken |= hit
+            if disjoint:
+                np.multiply(g, hit, out=dxp[..., rows, columns, :])
+            else:
+                dxp[..., rows, columns, :] += g * hit
+        return np.ascontiguousarray(cu.crop(dxp, self._pads(x.shape)))
 
 
 class AveragePooling2D(_Pooling2D):

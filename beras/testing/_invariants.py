@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core import NoLocalJacobianError
+from ..validation import result_float_dtype
 from ._compare import Finding, invariant, max_abs
 from ._subject import Subject
 
@@ -37,11 +39,6 @@ def unique_normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any) 
         v = rng.standard_normal(shape).astype(dtype)
         if v.size < 2 or np.unique(v).size == v.size:
             return v
-
-
-def _float_dtype(x: Any) -> np.dtype:
-    dtype = np.result_type(x)
-    return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
 class Invariants:
@@ -72,6 +69,8 @@ class Invariants:
         self.local_scale = max(max_abs(o) for o in outs)
         if self.subject.has_local and len(outs) == 1:
             self._local(weights)
+        elif not self.subject.has_local:
+            self._no_local()
         ups = [[unique_normal(self.rng, o.shape, o.dtype) for o in outs] for _ in range(2)]
         saved_ups = [np.array(u, copy=True) for J in ups for u in J]
         # determinism on the first upstream; the second is composed once
@@ -103,6 +102,24 @@ class Invariants:
             if len(grads) != n:
                 self.fail(f"{what} returned {len(grads)} gradients for {n} {of}")
             self._no_alias(what, grads, [("input", x) for x in self.inputs])
+
+    def _no_local(self) -> None:
+        """``has_local_jacobian = False``: ``get_*_gradients`` raise NoLocalJacobianError."""
+        for what in ("get_input_gradients", "get_weight_gradients"):
+            try:
+                getattr(self.layer, what)()
+            except NoLocalJacobianError:
+                continue
+            except Exception as err:
+                self.fail(
+                    f"{what}() raised {type(err).__name__}, expected NoLocalJacobianError "
+                    "(the layer declares has_local_jacobian = False)"
+                )
+                continue
+            self.fail(
+                f"{what}() returned, but the layer declares has_local_jacobian = False: it "
+                "should raise NoLocalJacobianError (beras.core)"
+            )
 
     def _twice(self, what: str, call: Callable[[], Any]) -> Grads:
         """Two calls must agree and be finite; returns the first call's own arrays."""
@@ -226,7 +243,7 @@ class Invariants:
             (a * u1.astype(np.float64) + b * u2.astype(np.float64)).astype(u1.dtype)
             for u1, u2 in zip(ups[0], ups[1])
         ]
-        eps = float(np.finfo(_float_dtype(ups[0][0])).eps)
+        eps = float(np.finfo(result_float_dtype(ups[0][0])).eps)
         up_scale = abs(a) * max(map(max_abs, ups[0])) + abs(b) * max(map(max_abs, ups[1]))
         for pos, kind in enumerate(("input", "weight")):
             g1, g2 = vjps[0][pos], vjps[1][pos]

@@ -319,6 +319,7 @@ def numerical_jacobian(
     else:
         chosen = [argnums] if isinstance(argnums, int) else list(argnums)
     bounds = dict(bounds or {})
+    _validate(len(points), chosen, bounds)
     results = []
     for i in chosen:
         if points[i].dtype.kind != "f":
@@ -354,6 +355,20 @@ def numerical_jacobian(
             )
         )
     return results
+
+
+def _validate(n: int, chosen: list[Any], bounds: dict[int, tuple[float, float]]) -> None:
+    for i in chosen:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < n:
+            raise ValueError(
+                f"numerical_jacobian: argnums must be indices of the {n} arrays, got {i!r}"
+            )
+    for i, pair in bounds.items():
+        lo, hi = pair
+        if not lo < hi:
+            raise ValueError(
+                f"numerical_jacobian: bounds[{i}] must be (lo, hi) with lo < hi, got {pair!r}"
+            )
 
 
 def _as_point(a: Any) -> np.ndarray:

@@ -314,6 +314,12 @@ class Views:
     def _notes(self) -> None:
         """Say so when the VJP view passed only by agreeing with a wrong local Jacobian."""
         failures = self.ctx.result.failures
+        if "local" in self.views and not self.single and self.ctx.subject.has_local:
+            self.ctx.result.notes.append(
+                f"[local] not checked{self.ctx.suffix}: the layer has several outputs, and the "
+                "stencil's local Jacobians compose one upstream; its VJPs were checked against "
+                "finite differences instead"
+            )
         for t in self.targets:
             mine = [f for f in failures if f.target == t.name and self.ctx.where in f.where]
             if any(f.view == "local" for f in mine) and not any(f.view == "vjp" for f in mine):

@@ -72,6 +72,18 @@ def test_no_local_jacobian_is_checked_by_its_vjps_against_numbers() -> None:
     assert any(f.target == "weight 0 'g'" for f in result.failures)
 
 
+def test_no_local_jacobian_must_raise_the_documented_error() -> None:
+    from .toy_diffables import Centre
+
+    class Pretends(Centre):
+        def get_input_gradients(self) -> list:
+            return [np.ones(1)]
+
+    x = np.random.default_rng(0).normal(size=(3, 2))
+    result = check_gradients(Pretends(2, np.random.default_rng(0)), x, raise_on_failure=False)
+    assert any("should raise NoLocalJacobianError" in f.summary for f in result.failures)
+
+
 def test_several_outputs_each_get_their_own_upstream() -> None:
     _, options, (first_only, _) = KINDS["several outputs"]
     result = _results(first_only, options)[0]

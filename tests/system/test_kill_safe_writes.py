@@ -9,6 +9,10 @@ The parent SIGKILLs it after a random delay, 240 times, and after every kill che
 - a temporary file the killed writer left behind is removed by the next writer into
   that folder, or by :func:`beras.fileio.clean_stale_temps`; none survives.
 
+A second test kills ``fit`` with ``BackupAndRestore`` 80 times at random moments and
+restarts it: the backup always loads, its epoch never goes back, and each restart
+continues from it.
+
 The figures (kills, how many landed mid-save, files lost) are printed; run with ``-s``.
 """
 
@@ -23,16 +27,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from beras import fileio
+from beras import fileio, runstate
 from beras.activations import ReLU, Softmax
+from beras.callbacks import BackupAndRestore, Callback
 from beras.layers import Dense
+from beras.losses import CategoricalCrossEntropy
+from beras.metrics import CategoricalAccuracy
 from beras.model import SequentialModel
+from beras.optimizers import Adam
 
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "fork") or not hasattr(signal, "SIGKILL"), reason="POSIX fork and SIGKILL"
 )
 
-KILLS = 240
+KILLS = 160  # of save_weights; and BACKUP_KILLS of fit with BackupAndRestore
+BACKUP_KILLS = 80
 WEIGHTS = "weights.npz"
 
 
@@ -120,12 +129,12 @@ def test_sigkill_at_random_moments_never_loses_or_tears_the_weights_file(tmp_pat
         ended = [v for kind, v in events if kind == "E"]
         in_progress = begun[-1] if begun and (not ended or ended[-1] != begun[-1]) else None
         mid_save += in_progress is not None
+        stale = _temps(folder)
         if ended:
             completed = ended[-1]
             # the writer saved once at least: it removed the temps of the previous kill
-            assert not stale_from_last_round & _temps(folder), "a stale temp survived a write"
-            cleaned_by_writer += len(stale_from_last_round)
-            stale_from_last_round = set()
+            assert not stale_from_last_round & stale, "a stale temp survived a write"
+        cleaned_by_writer += len(stale_from_last_round - stale)
 
         on_disk = _version_on_disk(folder, reader)
         allowed = {completed, in_progress} - {None}
@@ -136,20 +145,20 @@ def test_sigkill_at_random_moments_never_loses_or_tears_the_weights_file(tmp_pat
         completed = on_disk  # the save in progress may have renamed before the kill
         version = max([version, *begun])
 
-        stale = _temps(folder)
         stale_seen += len(stale - stale_from_last_round)
-        assert len(stale) <= 1 + len(stale_from_last_round)
+        assert len(stale - stale_from_last_round) <= 1  # one writer, one temp at a time
         if kill % 2:  # half the time the cleaner runs; otherwise the next writer must
             removed = fileio.clean_stale_temps(folder)
             assert {os.path.basename(p) for p in removed} == stale
             cleaned_by_cleaner += len(removed)
             stale_from_last_round = set()
         else:
-            stale_from_last_round |= stale
+            stale_from_last_round = stale
         markers.unlink(missing_ok=True)
 
-    fileio.clean_stale_temps(folder)
+    cleaned_by_cleaner += len(fileio.clean_stale_temps(folder))
     assert os.listdir(folder) == [WEIGHTS]
+    assert stale_seen == cleaned_by_writer + cleaned_by_cleaner
     assert _version_on_disk(folder, reader) == completed or completed is None
     seconds = time.monotonic() - started
     print(
@@ -159,3 +168,76 @@ def test_sigkill_at_random_moments_never_loses_or_tears_the_weights_file(tmp_pat
         f"delays 0-{1000 * longest:.0f} ms; {seconds:.1f} s"
     )
     assert mid_save >= KILLS // 10, "too few kills landed inside a save to prove anything"
+
+
+class _EpochMarker(Callback):
+    """Writes ``E <epochs done>`` at each epoch's end, just before the backup is written
+    (``fit`` calls every ``BackupAndRestore`` last)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        os.write(self.fd, f"E {epoch + 1}\n".encode())
+
+
+def _trainer(backup: Path, markers: Path) -> None:
+    """The child: fit "forever" with BackupAndRestore, resuming from its backup."""
+    code = 1
+    try:
+        fd = os.open(markers, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        model = _model()
+        model.compile(Adam(0.01), CategoricalCrossEntropy(), CategoricalAccuracy())
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(64, 128)).astype(np.float32)
+        y = np.eye(64, dtype=np.float32)[rng.integers(0, 64, 64)]
+        callbacks = [BackupAndRestore(backup), _EpochMarker(fd)]
+        model.fit(x, y, epochs=10**9, batch_size=32, verbose=0, callbacks=callbacks, seed=0)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def test_sigkill_during_fit_with_backup_and_restore_keeps_a_loadable_backup(tmp_path):
+    backup = tmp_path / "backup"
+    state_file = backup / BackupAndRestore.FILE
+    rng = random.Random(4)
+    last_epoch = 0
+    resumed = mid_write = 0
+    started = time.monotonic()
+    for kill in range(BACKUP_KILLS):
+        markers = tmp_path / f"markers-{kill}"
+        pid = os.fork()
+        if pid == 0:
+            _trainer(backup, markers)
+        time.sleep(rng.uniform(0.0, 0.15))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        ended = [int(line.split()[1]) for line in _lines(markers)]
+        if not state_file.exists():
+            assert last_epoch == 0
+            assert len(ended) <= 1  # killed before the first backup was complete
+            continue
+        epoch = int(runstate.load(state_file)["epoch"])  # complete and loadable
+        assert epoch >= last_epoch, f"kill {kill}: the backup went back from {last_epoch}"
+        if ended:
+            resumed += ended[0] == last_epoch + 1 and last_epoch > 0
+            assert ended[0] == last_epoch + 1, "the restart did not continue from the backup"
+            assert epoch in (ended[-1] - 1, ended[-1])
+            mid_write += epoch == ended[-1] - 1  # killed after the marker, before the rename
+        else:
+            assert epoch == last_epoch
+        last_epoch = epoch
+        fileio.clean_stale_temps(backup)
+        assert os.listdir(backup) == [BackupAndRestore.FILE]
+    print(
+        f"\nkill-safe backups: {BACKUP_KILLS} SIGKILLs of fit with BackupAndRestore, "
+        f"{resumed} restarts continued from the backup, the backup always loadable, "
+        f"{last_epoch} epochs done; {mid_write} kills while a backup was being written; "
+        f"{time.monotonic() - started:.1f} s"
+    )
+    assert last_epoch > 0
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []

@@ -192,16 +192,29 @@ def test_gzip_bomb_with_a_small_header_stops_after_the_announced_size():
     assert peak < 4 << 20
 
 
-def test_gzip_bomb_without_an_idx_header_stops_at_100x():
+def test_gzip_bomb_without_an_idx_header_stops_at_the_header():
+    """50 MB of zeros: no IDX magic, so decompression stops once that is seen."""
     bomb = gzip.compress(bytes(50_000_000))
     tracemalloc.start()
     try:
-        with pytest.raises(DatasetError, match="decompresses to more than"):
-            _idx.gunzip(bomb, "bomb.gz")
+        head = _idx.gunzip(bomb, "bomb.gz")
+        with pytest.raises(DatasetError, match="wrong magic number 0x00000000"):
+            _idx.parse_images(head, "bomb.gz")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 100 * len(bomb) + (4 << 20)
+    assert len(head) <= 2 << 20
+    assert peak < 4 << 20
+
+
+def test_gzip_stops_at_the_announced_size_or_the_callers_limit():
+    empty = gzip.compress(b"\0\0\x08\x01" + bytes(4) + bytes(10_000_000))  # 0 labels
+    with pytest.raises(DatasetError, match="unexpected trailing bytes after the 8 bytes"):
+        _idx.gunzip(empty, "empty.gz")
+    big = gzip.compress(b"\0\0\x08\x01\0\x98\x96\x80" + bytes(10**7))  # 10^7 labels
+    assert len(_idx.gunzip(big, "big.gz", limit=20_000_000)) == 10**7 + 8
+    with pytest.raises(DatasetError, match="announces 10,000,008 bytes, more than 1,000"):
+        _idx.gunzip(big, "big.gz", limit=1000)
 
 
 def test_oversized_raw_idx_is_not_read(tmp_path, monkeypatch):
@@ -274,3 +287,47 @@ def test_an_oversized_download_is_stopped_and_leaves_no_file(tmp_path, monkeypat
         _fetch.download_file("http://example.invalid/f.gz", dest, None)
     assert list(tmp_path.iterdir()) == []
     assert len(read) <= 1  # stopped at once, not read to the end
+
+
+def test_only_the_requested_arrays_are_read(tmp_path):
+    """An unused member declaring 50 MB (a deflate bomb) is checked, never inflated."""
+    path = _zip(
+        tmp_path / "k.npz",
+        {"a.npy": _npy(np.arange(3)), "bomb.npy": _npy(np.zeros(50_000_000, np.uint8))},
+        zipfile.ZIP_DEFLATED,
+    )
+    tracemalloc.start()
+    try:
+        loaded = read_npz(path, keys=["a"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert list(loaded) == ["a"]
+    assert peak < 1 << 20
+
+
+def test_text_arrays_are_read_only_when_allowed(tmp_path):
+    path = _npz(tmp_path / "t.npz", name=np.array("PCG64"), n=np.arange(2))
+    with pytest.raises(BadFileError, match="is not numeric"):
+        read_npz(path)
+    assert read_npz(path, allow_text=True)["name"] == "PCG64"
+    pickled = _zip(tmp_path / "p.npz", {"o.npy": _npy(np.array(["a", 1], dtype=object))})
+    with pytest.raises(BadFileError, match="holds Python objects"):
+        read_npz(pickled, allow_text=True)
+
+
+def test_a_training_state_declaring_a_huge_array_is_refused_before_reading(tmp_path):
+    from beras import runstate
+
+    path = _zip(
+        tmp_path / "training_state.npz",
+        {"format.npy": _npy(np.array(runstate.FORMAT)), "epoch.npy": _huge_header((2**40,))},
+    )
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="not a readable Beras training state"):
+            runstate.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20

@@ -198,6 +198,7 @@ def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
 TRAIN_FLAGS = (
     "--dataset",
     "--data-dir",
+    "--model",
     "--hidden",
     "--activation",
     "--initializer",

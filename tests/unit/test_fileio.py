@@ -158,3 +158,21 @@ def test_the_temp_is_locked_while_it_is_written(tmp_path):
     assert seen[0].startswith(".w.bin.")
     assert seen[0].endswith(".tmp")
     assert os.listdir(tmp_path) == ["w.bin"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock")
+def test_a_file_system_without_locks_still_gets_atomic_writes(tmp_path, monkeypatch):
+    """flock failing (ENOLCK, as on some network file systems): the write goes ahead
+    unlocked, and the cleaner, unable to lock either, removes nothing."""
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    orphan = tmp_path / ".w.bin.0123abcd.tmp"
+    orphan.write_bytes(b"x")
+    fileio.atomic_write(tmp_path / "w.bin", b"data")
+    assert (tmp_path / "w.bin").read_bytes() == b"data"
+    assert sorted(os.listdir(tmp_path)) == [orphan.name, "w.bin"]

@@ -27,26 +27,37 @@ class _Weightless(Diffable):
         return []
 
 
-class _Train(_Weightless):
-    """``x * 2`` in training, ``x`` otherwise; records the flag it was given."""
+# Each test defines its layer class afresh: Diffable caches what it reads from a class's
+# ``forward`` signature, and a fresh class is read anew (as a user's new layer is).
+def _train_layer():
+    class Train(_Weightless):
+        """``x * 2`` in training, ``x`` otherwise; records the flag it was given."""
 
-    def forward(self, x, training=False):
-        self.seen = training
-        return np.asarray(x) * (2.0 if training else 1.0)
+        def forward(self, x, training=False):
+            self.seen = training
+            return np.asarray(x) * (2.0 if training else 1.0)
+
+    return Train()
 
 
-class _KeywordOnly(_Weightless):
-    def forward(self, x, *, scale):
-        return np.asarray(x) * np.asarray(scale)
+def _keyword_only_layer():
+    class KeywordOnly(_Weightless):
+        def forward(self, x, *, scale):
+            return np.asarray(x) * np.asarray(scale)
+
+    return KeywordOnly()
 
 
-class _Star(_Weightless):
-    def forward(self, first, *rest):
-        return sum((np.asarray(r) for r in rest), np.asarray(first))
+def _star_layer():
+    class Star(_Weightless):
+        def forward(self, first, *rest):
+            return sum((np.asarray(r) for r in rest), np.asarray(first))
+
+    return Star()
 
 
 def test_training_reaches_forward_as_a_bool_and_is_not_an_input():
-    layer, x = _Train(), np.ones((2, 3))
+    layer, x = _train_layer(), np.ones((2, 3))
     np.testing.assert_array_equal(layer(x, training=True), 2 * x)
     assert layer.seen is True
     assert layer.inputs == [x]
@@ -59,14 +70,14 @@ def test_training_reaches_forward_as_a_bool_and_is_not_an_input():
 
 
 def test_a_forward_without_training_never_receives_it():
-    layer, x = _KeywordOnly(), np.ones((2, 2))
+    layer, x = _keyword_only_layer(), np.ones((2, 2))
     out = layer(x, scale=3.0, training=True)  # models pass training to every layer
     np.testing.assert_array_equal(out, 3 * x)
     assert "training" not in layer.input_dict
 
 
 def test_keyword_only_parameters_are_inputs():
-    layer, x, scale = _KeywordOnly(), np.ones((2, 2)), np.full((2, 2), 5.0)
+    layer, x, scale = _keyword_only_layer(), np.ones((2, 2)), np.full((2, 2), 5.0)
     layer(x, scale=scale)
     assert tuple(layer.argnames) == ("x", "scale")
     assert layer.inputs[0] is x
@@ -75,7 +86,7 @@ def test_keyword_only_parameters_are_inputs():
 
 
 def test_star_args_are_inputs_recorded_under_their_name():
-    layer = _Star()
+    layer = _star_layer()
     a, b, c = np.ones(2), np.full(2, 2.0), np.full(2, 3.0)
     np.testing.assert_array_equal(layer(a, b, c), [6.0, 6.0])
     assert tuple(layer.argnames) == ("first",)

@@ -89,3 +89,16 @@ def test_underflow_is_never_an_error_under_seterr_raise(make):
         vjp = layer.compose_input_gradients([np.ones_like(out)])
     assert np.all(np.isfinite(out))
     assert all(np.all(np.isfinite(g)) for g in [*grads, *vjp])
+
+
+def test_softmax_vjp_of_subnormal_probabilities_is_never_an_underflow_error():
+    act = Softmax()
+    x = np.array([[0.0, -720.0, -730.0]])  # exp(-720) is subnormal: a tiny probability
+    up = np.array([[0.3, 1.7, -2.9]])
+    with np.errstate(all="raise"):
+        y = act(x)
+        (vjp,) = act.compose_input_gradients([up])
+    assert 0.0 < y[0, 1] < np.finfo(np.float64).tiny
+    with np.errstate(under="ignore"):
+        expected = np.asarray(y) * (up - (up * np.asarray(y)).sum(axis=-1, keepdims=True))
+    np.testing.assert_array_equal(vjp, expected)

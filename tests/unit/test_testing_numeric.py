@@ -77,3 +77,10 @@ def test_several_arrays_and_outputs() -> None:
     assert ja.evaluations > 0
     (only_b,) = numerical_jacobian(lambda u, v: u * v, a, b, argnums=1)
     np.testing.assert_allclose(only_b.value, [[1], [2]], atol=1e-9)
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(ValueError, match="argnums must be indices of the 1 arrays"):
+        numerical_jacobian(np.sin, np.ones(2), argnums=3)
+    with pytest.raises(ValueError, match="lo < hi"):
+        numerical_jacobian(np.sin, np.ones(2), bounds={0: (1.0, 0.0)})

@@ -20,8 +20,15 @@ from .datasets import DATASETS
 from .datasets import title as dataset_title
 from .fileio import save_npy
 from .optimizers import OPTIMIZERS
-from .runs import ResumeError, TrainingInterrupted, evaluate, load_config, train
-from .training import HIDDEN_ACTIVATIONS, INITIALIZERS, MODELS, SCHEDULES, TrainConfig
+from .runs import (
+    ResumeError,
+    TrainingInterrupted,
+    evaluate,
+    load_config,
+    not_found_message,
+    train,
+)
+from .training import HIDDEN_ACTIVATIONS, INITIALIZERS, MODELS, SCHEDULES, TrainConfig, plural
 from .validation import ValidationSplitError
 
 __all__ = ["main"]
@@ -188,7 +195,9 @@ Training flags that differ from the recorded ones are refused; a new run in DIR 
 --resume) discards the backup.
 
 data: MNIST and Fashion-MNIST are looked for in --data-dir, $BERAS_DATA/<name>/,
-~/.beras/datasets/<name>/ and /usr/share/datasets/<name>/, then downloaded.
+~/.beras/datasets/<name>/ and /usr/share/datasets/<name>/, then downloaded. A plain
+beras train that finds MNIST nowhere trains on mnist-mini and says so; config.json
+records where the data came from (data_dir, data_source).
 
 speed: NumPy's multithreaded BLAS makes small models slower, several times slower
 on a machine whose cores are busy with other work. beras train chooses the thread count
@@ -232,8 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
         t,
         "--dataset",
         DATASETS,
-        default=d.dataset,
-        help="the dataset; mnist-mini is bundled (no files needed) (default: %(default)s)",
+        default=None,  # None: mnist, falling back to mnist-mini when MNIST is nowhere
+        help="the dataset; mnist-mini is bundled (no files needed). Without --dataset and "
+        "--data-dir, a run that finds MNIST neither on disk nor online trains on "
+        f"mnist-mini and says so; given explicitly, a missing dataset is an error "
+        f"(default: {d.dataset})",
     )
     t.add_argument(
         "--data-dir",
@@ -406,9 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The TrainConfig of ``beras train``'s arguments (each flag sets the field of its name)."""
+    """The TrainConfig of ``beras train``'s arguments: each flag sets the field of its
+    name; a flag left at None (``--dataset`` not given) keeps the field's default."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    cfg = TrainConfig(**given)
     cfg.hidden = tuple(cfg.hidden)
     return cfg
 
@@ -488,17 +502,19 @@ def _main_train(args: argparse.Namespace, argv: Sequence[str] | None = None) -> 
         resumed = _resume_config(args, argv)
         if resumed is None:
             return EXIT_FAILURE
-        cfg = resumed
+        cfg, fallback = resumed, False  # the recorded dataset, whatever a fallback chose
     else:
         cfg = _config_from_args(args)
-    out = args.out if args.out is not None else os.path.join("runs", cfg.dataset)
+        # plain `beras train` (no --dataset, no --data-dir) may fall back to mnist-mini
+        fallback = args.dataset is None and args.data_dir is None
     try:
         result = train(
             cfg,
-            out,
+            args.out,
             verbose=args.verbose,
             plots=not args.no_plots,
             threads=args.threads,
+            fallback=fallback,
             resume=args.resume,
         )
     except ResumeError as err:
@@ -510,13 +526,17 @@ def _main_train(args: argparse.Namespace, argv: Sequence[str] | None = None) -> 
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
-    except (DatasetError, DatasetNotFoundError) as err:
+    except DatasetNotFoundError as err:
+        _error("train", not_found_message(err, cfg.dataset))
+        return EXIT_FAILURE
+    except DatasetError as err:
         _error("train", str(err))
         return EXIT_FAILURE
     except ValidationSplitError as err:  # fits the flag's range, but not this dataset
         _error("train", str(err))
         return EXIT_USAGE
     except OSError as err:
+        out = args.out if args.out is not None else "runs" + os.sep
         _error("train", f"could not write to {out}: {err}")
         return EXIT_FAILURE
     return EXIT_FAILURE if result.status == "diverged" else EXIT_OK
@@ -544,7 +564,7 @@ def _main_evaluate(args: argparse.Namespace) -> int:
     title = dataset_title(cfg.dataset)
     print(
         f"{title} test set: loss {metrics['loss']:.4f} - accuracy "
-        f"{100 * metrics['acc']:.2f}% ({len(predictions):,} images)"
+        f"{100 * metrics['acc']:.2f}% ({plural(len(predictions), 'image')})"
     )
     if args.predictions:
         print(f"Predictions saved to {args.predictions}")

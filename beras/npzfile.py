@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Collection, Mapping
@@ -35,7 +36,19 @@ _MAX_HEADER = 10_000  # bytes of an array's header, numpy's own default limit
 _MAX_NDIM = 32
 _CHUNK = 1 << 20
 _NUMERIC_KINDS = "biufc"
-_READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError)
+#: What zipfile and numpy raise on malformed input (a bad file, not a bug).
+_READ_ERRORS = (
+    OSError,
+    EOFError,
+    ValueError,
+    zipfile.BadZipFile,
+    zlib.error,
+    NotImplementedError,
+    struct.error,
+    OverflowError,
+    IndexError,
+    KeyError,
+)
 
 
 class Member(NamedTuple):
@@ -168,7 +181,7 @@ def _header(f: IO[bytes], name: str, where: str, allow_text: bool = False) -> Me
             header = np.lib.format.read_array_header_2_0(f, max_header_size=_MAX_HEADER)
         else:
             raise ValueError(f"unsupported .npy format version {version}")
-    except (ValueError, EOFError, SyntaxError, TypeError) as err:
+    except Exception as err:  # numpy's parser raises ValueError, SyntaxError, TokenError...
         raise BadFileError(f"{where}: not a valid .npy header ({_reason(err)})") from None
     shape, _, dtype = header
     if dtype.hasobject:

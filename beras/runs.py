@@ -36,7 +36,7 @@ import os
 import time
 from collections.abc import Callable as Fn
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -56,11 +56,19 @@ from .training import (
     fit_and_evaluate,
     load_data,
     one_hot,
+    plural,
 )
 from .utils import set_random_seed
 from .validation import validation_split_sizes
 
-__all__ = ["ResumeError", "TrainingInterrupted", "evaluate", "load_config", "train"]
+__all__ = [
+    "ResumeError",
+    "TrainingInterrupted",
+    "evaluate",
+    "load_config",
+    "not_found_message",
+    "train",
+]
 
 # The files of a run, inside its output folder (``beras train --out``).
 WEIGHTS_FILE = "weights.npz"
@@ -104,20 +112,125 @@ def load_config(out: str | os.PathLike[str]) -> tuple[TrainConfig, str]:
     return cfg, floatx
 
 
+# --------------------------------------------------------------------------- data
+FALLBACK = "mnist-mini fallback"  # the data_source of a plain run that found no MNIST
+
+
+class DataSource(NamedTuple):
+    """Where a run's data came from (recorded in ``config.json``).
+
+    Attributes:
+        origin: ``"--data-dir"``, ``"BERAS_DATA"``, ``"cache"`` (the download cache,
+            ``~/.beras/datasets`` or ``$BERAS_HOME/datasets``), ``"system"``
+            (``/usr/share/datasets``), ``"download"`` (downloaded into the cache by this
+            run), ``"bundled"`` (mnist-mini, inside Beras) or ``"mnist-mini fallback"``
+            (plain ``beras train`` found no MNIST and used mnist-mini).
+        location: the folder (or ``.npz`` file) read, None for the bundled mnist-mini.
+    """
+
+    origin: str
+    location: str | None
+
+    def describe(self) -> str:
+        where = {
+            "--data-dir": "--data-dir",
+            "BERAS_DATA": "BERAS_DATA",
+            "cache": "the download cache",
+            "system": "the system dataset folder",
+            "download": "downloaded into the cache",
+        }
+        if self.origin == FALLBACK:
+            return "mnist-mini, bundled with Beras (MNIST was not found)"
+        if self.location is None:
+            return "bundled with Beras"
+        return f"{self.location} ({where.get(self.origin, self.origin)})"
+
+
+_ORIGINS = {"path": "--data-dir", "BERAS_DATA": "BERAS_DATA", "cache": "cache", "system": "system"}
+
+
+def _read_data(
+    cfg: TrainConfig, fallback: bool, print_fn: Fn[[str], None]
+) -> tuple[TrainConfig, tuple[np.ndarray, ...], DataSource]:
+    """Load ``cfg``'s data and say where from; with ``fallback``, mnist-mini when MNIST
+    is nowhere (announced here, with a banner). Returns the (possibly changed) config,
+    the arrays and their source."""
+    found = datasets.locate(cfg.dataset, cfg.data_dir)
+    try:
+        arrays = load_data(cfg.dataset, cfg.data_dir)
+    except datasets.DatasetNotFoundError as err:
+        if not (fallback and cfg.dataset == "mnist" and cfg.data_dir is None):
+            raise
+        cfg = dataclasses.replace(cfg, dataset="mnist-mini")
+        print_fn(_fallback_banner(err))
+        return cfg, load_data("mnist-mini"), DataSource(FALLBACK, None)
+    if found is None:  # not on disk before: load_data downloaded it into the cache
+        after = datasets.locate(cfg.dataset, cfg.data_dir)
+        return cfg, arrays, DataSource("download", str(after[1]) if after else None)
+    origin, location = found
+    where = None if location is None else str(location)
+    return cfg, arrays, DataSource(_ORIGINS.get(origin, origin), where)
+
+
+def _how_to_get(dataset: str, command: str = "train", fallback: bool = False) -> str:
+    """The command-line ways to provide ``dataset`` (MNIST or Fashion-MNIST) to
+    ``beras COMMAND``."""
+    spec = datasets.fashion_mnist.SPEC if dataset == "fashion-mnist" else datasets.mnist.SPEC
+    files = " or ".join(spec.npz_names)
+    base = "beras evaluate --weights WEIGHTS" if command == "evaluate" else f"beras {command}"
+    run = base if command == "evaluate" else f"{base} --dataset {dataset}"
+    ways = [
+        f"{run} --data-dir PATH  (PATH holds the four IDX files "
+        f"train-images-idx3-ubyte.gz ... t10k-labels-idx1-ubyte.gz, or {files})",
+        f"BERAS_DATA=PATH {run}  (PATH holds {spec.folder}/ with those files)",
+        f"run it once with network access: {spec.title} is downloaded into "
+        f"{datasets.cache_dir() / spec.folder} and checked",
+    ]
+    if spec.install_hint:
+        ways.append(spec.install_hint)
+    if fallback:
+        ways.append("beras train --dataset mnist-mini: the bundled digits, without this note")
+    else:
+        ways.append(f"or {base} --dataset mnist-mini: 2,500 digits bundled with Beras")
+    return f"To use {spec.title}:" + "".join(f"\n  - {w}" for w in ways)
+
+
+def not_found_message(err: BaseException, dataset: str, command: str = "train") -> str:
+    """A dataset-not-found message for ``beras COMMAND``: where the loader looked and
+    why it could not download, then the command-line ways to provide the files."""
+    looked = str(err).split("\nTo provide the data:")[0]
+    return f"{looked}\n{_how_to_get(dataset, command)}"
+
+
+def _fallback_banner(err: BaseException) -> str:
+    looked = str(err).split("\nTo provide the data:")[0]
+    rule = "=" * 78
+    return (
+        f"{rule}\nWARNING: MNIST was not found, so this run trains on mnist-mini instead:\n"
+        "the 2,000 training and 500 test digits bundled with Beras. Expect about 90%\n"
+        "test accuracy (its default run: 89.8%) instead of about 98.5% on full MNIST.\n"
+        f"{looked}\n{_how_to_get('mnist', fallback=True)}\n{rule}"
+    )
+
+
 # -------------------------------------------------------------------------- train
 def train(
     cfg: TrainConfig,
-    out: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None,
     verbose: int = 1,
     plots: bool = True,
     print_fn: Fn[[str], None] = print,
     threads: int | None = None,
+    fallback: bool = False,
     resume: bool = False,
 ) -> TrainResult:
     """Load ``cfg.dataset``, train, evaluate and write every output file into ``out``.
 
-    ``threads`` is ``--threads``: the BLAS thread count for the run (None: the
-    environment's, else :mod:`beras.threads`' default for the model's size).
+    ``out`` None means ``runs/<dataset>``. ``threads`` is ``--threads``: the BLAS thread
+    count for the run (None: the environment's, else :mod:`beras.threads`' default for
+    the model's size). ``fallback`` (plain ``beras train``): when MNIST is neither on
+    disk nor downloadable, train on the bundled mnist-mini instead, saying so loudly at
+    the start and in the summary.
 
     With ``resume=True``, continue the interrupted run in ``out`` from its backup (after
     its last completed epoch); ``cfg`` must be the run's own (:func:`load_config`). The
@@ -135,10 +248,14 @@ def train(
         beras.datasets.DatasetError: a dataset file is corrupt.
     """
     started = time.perf_counter()
-    out = Path(out)
+    given_out = out
+    out = Path("runs")  # until the data says which dataset the run is on
     stage = _Stage()
     try:
-        data = _load(cfg)
+        cfg, data = _load(cfg, fallback, print_fn)
+        out = Path(given_out) if given_out is not None else Path("runs") / cfg.dataset
+        if resume:
+            data.source = _recorded_source(out, cfg, data.source)
         model = _build(cfg, data)
         _announce(cfg, data, model, print_fn)
         choice = _thread_choice(
@@ -178,6 +295,7 @@ class _Data:
     n_val: int
     input_size: int
     num_classes: int
+    source: DataSource  # where the arrays were read (config.json records it)
 
 
 @dataclasses.dataclass
@@ -229,12 +347,19 @@ class _EpochWriter(ModelCheckpoint):
         return self.last_saved_epoch
 
 
-def _load(cfg: TrainConfig) -> _Data:
-    """The dataset, checked against the validation split before anything is built."""
-    x_train, y_train, x_test, y_test = load_data(cfg.dataset, cfg.data_dir)
+def _load(cfg: TrainConfig, fallback: bool, print_fn: Fn[[str], None]) -> tuple[TrainConfig, _Data]:
+    """The dataset, checked against the validation split before anything is built.
+
+    With ``fallback``, mnist-mini when MNIST is nowhere: the returned config then
+    names it (see :func:`_read_data`)."""
+    cfg, arrays, source = _read_data(cfg, fallback, print_fn)
+    x_train, y_train, x_test, y_test = arrays
     n_fit, n_val = validation_split_sizes(len(x_train), cfg.validation_split, "--validation-split")
     num_classes = int(max(y_train.max(), y_test.max())) + 1
-    return _Data(x_train, y_train, x_test, y_test, n_fit, n_val, x_train.shape[1], num_classes)
+    data = _Data(
+        x_train, y_train, x_test, y_test, n_fit, n_val, x_train.shape[1], num_classes, source
+    )
+    return cfg, data
 
 
 def _build(cfg: TrainConfig, data: _Data) -> SequentialModel:
@@ -250,11 +375,12 @@ def _announce(
     params = sum(int(np.size(w)) for w in model.weights)
     print_fn(
         f"{datasets.title(cfg.dataset)}: {data.n_fit:,} training, {data.n_val:,} validation "
-        f"and {len(data.x_test):,} test images"
+        f"and {plural(len(data.x_test), 'test image')}"
     )
+    print_fn(f"Data: {data.source.describe()}")
     print_fn(
         f"Model: {_model_name(cfg, data)} "
-        f"({cfg.activation}, {cfg.kernel_initializer} init, {params:,} parameters)"
+        f"({cfg.activation}, {cfg.kernel_initializer} init, {plural(params, 'parameter')})"
     )
     print_fn(f"Training: {cfg.describe()}")
 
@@ -286,7 +412,7 @@ def _fit_and_evaluate(
     the backup (the whole training state) after them."""
     out.mkdir(parents=True, exist_ok=True)
     stage.tracker = TrainingTracker(cfg.epochs, math.ceil(data.n_fit / cfg.batch_size))
-    config_json = cfg.to_json(data.input_size, data.num_classes)
+    config_json = cfg.to_json(data.input_size, data.num_classes, data.source)
     stage.writer = _EpochWriter(out, config_json, stage.tracker)
     write_json(out / CONFIG_FILE, config_json)  # what --resume rebuilds the run from
     return fit_and_evaluate(
@@ -327,6 +453,17 @@ def _prepare_backup(backup: BackupAndRestore, out: Path, cfg: TrainConfig, resum
     return f"Resuming {out} after epoch {done}/{cfg.epochs} (the last completed)."
 
 
+def _recorded_source(out: Path, cfg: TrainConfig, source: DataSource) -> DataSource:
+    """The data source ``out/config.json`` recorded, when the resumed run read the same
+    place (its ``data_dir``), so ``config.json`` stays that of the uninterrupted run."""
+    try:
+        data = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
+        recorded = DataSource(str(data["data_source"]), data["data_dir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return source
+    return recorded if recorded.location == source.location else source
+
+
 def _delete_backup(backup: BackupAndRestore) -> None:
     with contextlib.suppress(FileNotFoundError):
         backup.path.unlink()
@@ -348,7 +485,7 @@ def _write_outputs(
         # fit kept the weights from before the bad step: save those (they may be
         # mid-epoch, newer than the last checkpoint)
         model.save_weights(str(out / WEIGHTS_FILE))
-        write_json(out / CONFIG_FILE, cfg.to_json(data.input_size, data.num_classes))
+        write_json(out / CONFIG_FILE, cfg.to_json(data.input_size, data.num_classes, data.source))
         write_json(out / HISTORY_FILE, result.history)
     save_npy(out / PREDICTIONS_FILE, result.predictions)
     written = [WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE, PREDICTIONS_FILE, METRICS_FILE]
@@ -395,16 +532,21 @@ def _report(
         )
     print_fn(
         f"Test loss: {result.test['loss']:.4f} - test accuracy: "
-        f"{100 * result.test['acc']:.2f}% ({len(data.x_test):,} images)"
+        f"{100 * result.test['acc']:.2f}% ({plural(len(data.x_test), 'image')})"
     )
     wall = time.perf_counter() - started
     print_fn(
         f"Wall time: {_duration(wall)} (training {_duration(result.train_seconds)}, "
-        f"{result.epochs_completed} epoch{'s' if result.epochs_completed != 1 else ''})"
+        f"{plural(result.epochs_completed, 'epoch')})"
     )
     print_fn(f"Saved to {out}{os.sep}: {', '.join(written)}")
     if skipped:
         print_fn(skipped)
+    if data.source.origin == FALLBACK:
+        print_fn(
+            "NOTE: this run trained on mnist-mini, not MNIST, because MNIST was not found.\n"
+            + _how_to_get("mnist", fallback=True)
+        )
 
 
 def _interrupt_message(out: Path, stage: _Stage) -> str:
@@ -507,9 +649,18 @@ def evaluate(
         raise ValueError(f"{config_path}: not readable JSON ({err})") from None
     cfg, input_size, num_classes, floatx = TrainConfig.from_json(data, str(config_path))
     name = dataset or cfg.dataset
-    if data_dir is None and name == cfg.dataset:
+    # the folder the run read, when the user named it (--data-dir; older configs only
+    # recorded that); data found by searching is searched for again
+    if (
+        data_dir is None
+        and name == cfg.dataset
+        and data.get("data_source", "--data-dir") == "--data-dir"
+    ):
         data_dir = cfg.data_dir
-    _, _, x_test, y_test = load_data(name, data_dir)
+    try:
+        _, _, x_test, y_test = load_data(name, data_dir)
+    except datasets.DatasetNotFoundError as err:
+        raise datasets.DatasetNotFoundError(not_found_message(err, name, "evaluate")) from None
     if x_test.shape[1] != input_size or int(y_test.max()) >= num_classes:
         raise ValueError(
             f"the model in {config_path} takes {input_size} inputs and {num_classes} "

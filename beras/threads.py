@@ -48,11 +48,14 @@ __all__ = [
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 
 #: Training steps of fewer floating-point operations get one BLAS thread by default.
-#: The default MLP (784-512-256-10, batch 128) does about 0.41 GFLOP per step and is
-#: faster, or no slower, with one thread on a quiet and on a busy machine; a conv-sized
-#: product (128x676x288 by 288x64, forward and backward) does about 9.6 GFLOP and gains
-#: from a second core only when one is idle. Measured by ``python -m benchmarks.threads``.
-SMALL_STEP_FLOPS = 2e9
+#: Measured by ``python -m benchmarks.threads`` (BENCHMARKS.md, "BLAS threads") on a
+#: 2-core machine busy with other work: the default MLP (784-512-256-10, batch 128,
+#: 0.41 GFLOP per step) and a wide one (1024,1024, batch 256, 2.9 GFLOP) ran 2.4 to 14
+#: times faster with one thread than with two, with and without extra busy processes; a
+#: conv-sized product (128x676x288 by 288x64, forward and backward, 9.6 GFLOP) was faster
+#: with two threads only when other processes of the same priority competed for the
+#: cores. The bound sits between those sizes.
+SMALL_STEP_FLOPS = 5e9
 
 #: The most threads the default ever asks for (more rarely pays for these sizes).
 MAX_DEFAULT_THREADS = 4

@@ -51,6 +51,7 @@ __all__ = [
     "load_data",
     "lr_callbacks",
     "one_hot",
+    "plural",
     "prepare_images",
 ]
 
@@ -97,17 +98,26 @@ class TrainConfig:
     def describe(self) -> str:
         schedule = "" if self.lr_schedule == "constant" else f", {self.lr_schedule} schedule"
         return (
-            f"{self.optimizer} (lr {self.learning_rate:g}{schedule}), {self.epochs} epochs, "
+            f"{self.optimizer} (lr {self.learning_rate:g}{schedule}), "
+            f"{plural(self.epochs, 'epoch')}, "
             f"batch {self.batch_size}, seed {self.seed}"
         )
 
-    def to_json(self, input_size: int, num_classes: int) -> dict[str, Any]:
+    def to_json(
+        self, input_size: int, num_classes: int, source: tuple[str, str | None] | None = None
+    ) -> dict[str, Any]:
         """The ``config.json`` of a run: this config (defaults resolved), the data's
-        input size and class count, and the float type of the weights."""
+        input size and class count, and the float type of the weights.
+
+        ``source``, ``(origin, location)`` of the data actually read (a
+        :class:`beras.runs.DataSource`), is recorded as ``data_source`` and ``data_dir``:
+        where the data was read, not only what ``--data-dir`` said."""
         data = dataclasses.asdict(self)
         data["hidden"] = list(self.hidden)
         data["lr"] = self.learning_rate
         data["initializer"] = self.kernel_initializer
+        if source is not None:
+            data["data_source"], data["data_dir"] = source
         return {
             "format": CONFIG_FORMAT,
             "version": 1,
@@ -146,6 +156,11 @@ class TrainConfig:
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{where}: not a valid Beras training config ({err})") from None
         return cfg, input_size, num_classes, floatx
+
+
+def plural(n: int, word: str, digits: str = ",") -> str:
+    """``"1 epoch"``, ``"2 epochs"``, ``"60,000 images"``: a count and its noun."""
+    return f"{n:{digits}} {word}{'' if n == 1 else 's'}"
 
 
 def architecture(hidden: Sequence[int], input_size: int, num_classes: int) -> str:

@@ -141,6 +141,6 @@ def validation_split_sizes(n: int, validation_split: float, what: str) -> tuple[
     if n_val < 1 or n_val >= n:
         raise ValidationSplitError(
             f"{what} {validation_split} leaves {n - n_val} training and {n_val} validation "
-            f"samples out of {n:,}; both need at least one"
+            f"sample{'' if n_val == 1 else 's'} out of {n:,}; both need at least one"
         )
     return n - n_val, n_val

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import fashion_mnist, mnist, mnist_mini
 from ._errors import ChecksumError, DatasetError, DatasetNotFoundError
-from ._fetch import cache_dir
+from ._fetch import cache_dir, locate_dataset
 
 __all__ = [
     "DATASETS",
@@ -32,6 +33,7 @@ __all__ = [
     "class_names",
     "fashion_mnist",
     "load",
+    "locate",
     "mnist",
     "mnist_mini",
     "title",
@@ -89,3 +91,25 @@ def class_names(name: str) -> list[str] | None:
     """Human-readable class names (None: the label itself is the name)."""
     names = _entry(name).class_names
     return None if names is None else list(names)
+
+
+_SPECS = {"mnist": mnist.SPEC, "fashion-mnist": fashion_mnist.SPEC}
+
+
+def locate(name: str, path: str | os.PathLike[str] | None = None) -> tuple[str, Path | None] | None:
+    """Where :func:`load` would read ``name`` from, without reading or downloading it.
+
+    Returns ``(source, location)``: ``source`` is ``"path"`` (``path`` given),
+    ``"BERAS_DATA"``, ``"cache"`` or ``"system"`` with the folder (or ``.npz`` file)
+    found there, or ``"bundled"`` with None for ``mnist-mini`` (shipped inside Beras;
+    ``"path"`` when ``path`` names another archive). None when no complete copy is on
+    disk (:func:`load` would then download it, or fail).
+
+    Raises:
+        ValueError: ``name`` is not one of :data:`DATASETS`.
+    """
+    _entry(name)  # validates the name
+    key = str(name).strip().lower().replace("_", "-")
+    if key == "mnist-mini":
+        return ("bundled", None) if path is None else ("path", Path(path).expanduser())
+    return locate_dataset(_SPECS[key], path)

@@ -340,6 +340,32 @@ def _load_explicit(spec: DatasetSpec, path: Path, verify: bool) -> tuple[Split, 
     )
 
 
+def locate_dataset(
+    spec: DatasetSpec, path: str | os.PathLike[str] | None = None
+) -> tuple[str, Path] | None:
+    """Where ``load_dataset(spec, path)`` would read a complete copy from, without
+    reading or downloading anything: ``(source, folder or .npz file)``, or None.
+
+    ``source`` is ``"path"`` (``path=`` given), ``"BERAS_DATA"``, ``"cache"`` or
+    ``"system"``, as in the search order of this module.
+    """
+    if path is not None:
+        given = Path(path).expanduser()
+        if given.is_file():
+            return ("path", given) if given.suffix == ".npz" else None
+        for folder in [given, given / spec.folder] if given.is_dir() else []:
+            found, _ = scan_folder(spec, folder)
+            if found is not None:
+                return "path", folder if isinstance(found, dict) else found
+        return None
+    for label, root in search_roots():
+        folder = root / spec.folder
+        found, _ = scan_folder(spec, folder)
+        if found is not None:
+            return label, folder if isinstance(found, dict) else found
+    return None
+
+
 def load_dataset(
     spec: DatasetSpec,
     path: str | os.PathLike[str] | None = None,

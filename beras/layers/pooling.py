@@ -165,7 +165,12 @@ class MaxPool2D(_Pooling2D):
         tiled = tiled and all(
             n * p == size for n, p, size in zip(out_hw, self.pool_size, padded[-2:])
         )
-        dxp = (np.empty if tiled else np.zeros)((*padded, x.shape[3]), dtype=np.result_type(g, out))
+        dtype = np.result_type(g, out)
+        if tiled:
+            fast = _tiled_max_vjp(xp, out, g, self.pool_size, dtype)
+            if fast is not None:
+                return np.ascontiguousarray(cu.crop(fast, self._pads(x.shape)))
+        dxp = (np.empty if tiled else np.zeros)((*padded, x.shape[3]), dtype=dtype)
         taken: np.ndarray | None = None
         hit = np.empty(out.shape, dtype=bool)
         for i, j in self._offsets():
@@ -181,6 +186,29 @@ class MaxPool2D(_Pooling2D):
             else:
                 dxp[..., rows, columns, :] += g * hit
         return np.ascontiguousarray(cu.crop(dxp, self._pads(x.shape)))
+
+
+def _tiled_max_vjp(
+    xp: np.ndarray, out: np.ndarray, g: np.ndarray, pool: tuple[int, int], dtype: np.dtype
+) -> np.ndarray | None:
+    """The max-pooling VJP when the windows tile ``xp`` exactly and no window has a tie.
+
+    Each window is a block of the ``(B, H', ph, W', pw, C)`` reshape of ``xp``: one comparison
+    marks the maxima and one product spreads ``g`` onto them, both over the whole
+    (contiguous) input. Returns None when a window holds its maximum more than once (or a
+    NaN), where the general path applies the first-maximum rule.
+    """
+    b, hp, wp, c = xp.shape
+    (ph, pw), (oh, ow) = pool, out.shape[1:3]
+    blocks = xp.reshape(b, oh, ph, ow, pw, c)
+    if np.isnan(out).any():  # a NaN window has no maximum to find
+        return None
+    hits = blocks == out[:, :, None, :, None, :]
+    # every window holds its maximum at least once: exactly once in each iff the counts add up
+    if np.count_nonzero(hits) != out.size:  # a tie: the first maximum alone must win
+        return None
+    dxp = np.multiply(hits, g[:, :, None, :, None, :], dtype=dtype)
+    return dxp.reshape(b, hp, wp, c)
 
 
 class AveragePooling2D(_Pooling2D):

@@ -65,6 +65,7 @@ from ._registry import (
     register_domain,
     sample_case,
     tied_groups,
+    unregister_domain,
     unregistered_diffables,
 )
 from ._result import GradientCheckError, GradientCheckResult, InconclusiveGradientCheck
@@ -93,6 +94,7 @@ __all__ = [
     "register_domain",
     "sample_case",
     "tied_groups",
+    "unregister_domain",
     "unregistered_diffables",
 ]
 

@@ -13,7 +13,9 @@ Every kind of Diffable is covered:
 * ``stochastic = True``: the randomness is held fixed by restoring ``rng``'s state
   around every evaluation;
 * a ``training`` flag: both modes are checked (``training=`` option), and the weights
-  (moving statistics included) are restored after every evaluation.
+  (moving statistics included) are restored after every evaluation;
+* weights created on the first call: the layer's ``build(input_shape)`` (Keras's
+  convention) is called first, so every weight is seen, copied and restored.
 
 At a kink the analytic value must lie between the one-sided derivatives (inclusive). A
 Diffable whose documented convention is another value there (the course handout's
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from ..core import Diffable, has_training_mode
 from ._compare import KinkConvention
@@ -96,6 +100,7 @@ def check_gradients(
         raise TypeError(f"check_gradients expected a Diffable, got {type(diffable).__name__}")
     if Diffable.gradient_tape is not None:
         raise RuntimeError("check_gradients cannot run inside an active GradientTape")
+    build(diffable, inputs)
     result = GradientCheckResult(subject=repr(diffable))
     rng = opts.rng()
     for training in training_modes(diffable, opts):
@@ -105,6 +110,14 @@ def check_gradients(
         if Invariants(subject, rng, result.failures).run():
             Views(ctx).run()
     return finish(result, opts)
+
+
+def build(diffable: Diffable, inputs: Sequence[Any]) -> None:
+    """Create lazily built weights first (Keras's ``build(input_shape)``, a no-op once
+    built), so the check sees, copies and restores every weight."""
+    make = getattr(diffable, "build", None)
+    if callable(make) and inputs:
+        make(np.shape(inputs[0]))
 
 
 def training_modes(diffable: Diffable, opts: CheckOptions) -> tuple[bool | None, ...]:

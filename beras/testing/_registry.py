@@ -43,6 +43,7 @@ __all__ = [
     "registered_conventions",
     "sample_case",
     "tied_groups",
+    "unregister_domain",
     "unregistered_diffables",
 ]
 
@@ -262,6 +263,13 @@ def register_domain(
     )
     _DOMAINS.append(domain)
     return domain
+
+
+def unregister_domain(domain: Domain) -> None:
+    """Remove a registered domain (a test's temporary registration, for instance)."""
+    if domain not in _DOMAINS:
+        raise LookupError(f"domain {domain.name!r} is not registered")
+    _DOMAINS.remove(domain)
 
 
 def domains(cls: type | None = None) -> list[Domain]:

@@ -215,3 +215,14 @@ def test_checker_frames_are_hidden_from_pytest() -> None:
     assert _check.check_gradients.__code__.co_varnames[0] == "diffable"
     for fn in (_check.check_gradients, _check.finish, _result.GradientCheckResult.raise_for_status):
         assert "__tracebackhide__" in fn.__code__.co_varnames
+
+
+def test_lazily_built_weights_are_seen_and_restored() -> None:
+    """A layer that creates its weights on the first call (build(input_shape)) is built
+    first, so its moving statistics are restored after training-mode evaluations."""
+    layer = beras.layers.BatchNormalization()
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    result = check_gradients(layer, x)
+    assert "weight 2 'moving_mean' (training=True)" in result.mode
+    np.testing.assert_array_equal(layer.moving_mean, np.zeros(3))
+    np.testing.assert_array_equal(layer.moving_variance, np.ones(3))

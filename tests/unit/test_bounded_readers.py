@@ -331,3 +331,14 @@ def test_a_training_state_declaring_a_huge_array_is_refused_before_reading(tmp_p
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
+
+
+def test_a_header_numpy_cannot_tokenize_is_a_bad_file(tmp_path):
+    """Found by the corruption suite: a header cut inside a bracket makes numpy's parser
+    raise tokenize.TokenError, which must still end as the library's error."""
+    text = b"{'descr': '<f8', 'fortran_order': False, 'shape': (3,"
+    header = text + b" " * (63 - len(text)) + b"\n"
+    member = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + bytes(24)
+    path = _zip(tmp_path / "t.npz", {"w.npy": member})
+    with pytest.raises(BadFileError, match=r"t\.npz\[w\.npy\]: not a valid \.npy header"):
+        read_npz(path)

@@ -288,3 +288,16 @@ def test_window_larger_than_the_input():
 def test_non_numeric_inputs_are_refused():
     with pytest.raises(TypeError, match="Conv2D"):
         Conv2D(2, 3)(np.full((1, 4, 4, 1), "a"))
+
+
+def test_non_contiguous_inputs_give_the_same_result(float64):
+    """im2col reads an unpadded input through its strides: views (slices, flips) work as is."""
+    rng = np.random.default_rng(6)
+    base = rng.normal(size=(2, 9, 12, 3))
+    for padding in ("valid", "same"):
+        layer = make(2, 3, 3, padding=padding)
+        for view in (base[:, ::2, ::-1], base[:, 1:8, 2:11:2], base.transpose(0, 2, 1, 3)):
+            assert not view.flags.c_contiguous
+            kernel, bias = np.asarray(layer.kernel), np.asarray(layer.bias)
+            expected = reference(np.ascontiguousarray(view), kernel, bias, (1, 1), padding)
+            np.testing.assert_allclose(layer(view), expected, atol=1e-12)

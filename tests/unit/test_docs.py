@@ -47,3 +47,23 @@ def test_every_referenced_document_is_in_the_repository() -> None:
             f"{path.relative_to(ROOT)} -> {t}" for t in sorted(targets) if not _exists(t, path)
         ]
     assert not missing, "references to files that are not in the repository:\n" + "\n".join(missing)
+
+
+def test_the_readme_lists_every_beras_train_flag() -> None:
+    """The README's flag table of ``beras train`` is complete (it is generated from
+    ``beras train --help``; a new flag must be added to it)."""
+    import argparse
+
+    from beras import cli
+
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    flags = [
+        a.option_strings[-1]
+        for a in commands.choices["train"]._actions
+        if a.option_strings and "--help" not in a.option_strings
+    ]
+    assert "--threads" in flags
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `(--[\w-]+)", readme, re.M))
+    assert [f for f in flags if f not in rows] == []

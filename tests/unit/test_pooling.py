@@ -219,3 +219,30 @@ def test_flatten_gradients(float64):
 def test_flatten_refuses_scalars():
     with pytest.raises(ValueError, match=r"Flatten.*batch axis"):
         Flatten()(np.float64(3.0))
+
+
+def test_max_ties_beside_a_nan_window_still_send_the_gradient_to_one_element():
+    """A NaN window (no hit) must not let a tied window (two hits) pass as one hit each."""
+    x = np.array([[np.nan, 1.0, 2.0, 2.0], [0.0, 0.0, 0.0, 0.0]]).reshape(1, 2, 4, 1)
+    layer = MaxPool2D((2, 2))
+    layer(x)
+    (dx,) = layer.compose_input_gradients([np.ones((1, 1, 2, 1))])
+    expected = np.array([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]]).reshape(1, 2, 4, 1)
+    np.testing.assert_array_equal(dx, expected)
+
+
+def test_max_pool_gradient_is_the_same_with_and_without_ties_in_a_large_batch():
+    """The whole-input path (no ties) and the per-offset path agree on a tiled CNN shape."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 6, 6, 3))
+    g = rng.standard_normal((4, 3, 3, 3))
+    layer = MaxPool2D((2, 2))
+    layer(x)
+    (fast,) = layer.compose_input_gradients([g])
+    tied = x.copy()
+    tied[0, 0, 1, 0] = tied[0, 0, 0, 0] = 10.0  # one tie: the per-offset path runs
+    layer(tied)
+    (slow,) = layer.compose_input_gradients([g])
+    np.testing.assert_array_equal(slow[1:], fast[1:])  # the other samples: identical
+    assert slow[0, 0, 0, 0] == g[0, 0, 0, 0]  # the first maximum takes the gradient
+    assert slow[0, 0, 1, 0] == 0.0

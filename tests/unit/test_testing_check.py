@@ -14,7 +14,6 @@ from beras.testing import (
     domains,
     register_domain,
 )
-from beras.testing._registry import _DOMAINS
 
 
 def test_result_object_without_raising() -> None:
@@ -79,13 +78,13 @@ def test_register_domain() -> None:
         def get_input_gradients(self):
             return [3 * np.asarray(self.inputs[0]) ** 2]
 
-    before = len(_DOMAINS)
+    domain = register_domain(Cube, [beras.testing.Input(("batch", "n"))])
     try:
-        domain = register_domain(Cube, [beras.testing.Input(("batch", "n"))])
         assert domains(Cube) == [domain]
         beras.testing.sample_case(Cube, 0).check()
     finally:
-        del _DOMAINS[before:]
+        beras.testing.unregister_domain(domain)
+    assert domains(Cube) == []
     with pytest.raises(TypeError, match="Diffable subclass"):
         register_domain(int, [])
 
@@ -109,3 +108,14 @@ def test_every_check_validates_its_options_the_same_way(option, value, match) ->
         check_tape(lambda: beras.Sigmoid()(x), [x], **{option: value})
     with pytest.raises(TypeError, match="unexpected keyword argument 'views'"):
         check_tape(lambda: beras.Sigmoid()(x), [x], views=("tape",))
+
+
+def test_register_domain_validates_its_options() -> None:
+    x = beras.testing.Input(("batch", "n"))
+    with pytest.raises(TypeError, match="unexpected options \\['kernel'\\]"):
+        register_domain(beras.Sigmoid, [x], kernel=3)
+    with pytest.raises(ValueError, match="parameter 'strides' has no choices"):
+        register_domain(beras.Sigmoid, [x], params={"strides": ()})
+    with pytest.raises(ValueError, match="dims\\['n'\\] must be"):
+        register_domain(beras.Sigmoid, [x], dims={"n": (3, 1)})
+    assert len(domains(beras.Sigmoid)) == 1  # nothing half-registered

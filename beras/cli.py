@@ -242,8 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         DATASETS,
         default=None,  # None: mnist, falling back to mnist-mini when MNIST is nowhere
-        help="the dataset; mnist-mini is bundled (no files needed). Without --dataset and "
-        "--data-dir, a run that finds MNIST neither on disk nor online trains on "
+        help="the dataset; mnist-mini is bundled (no files needed). Without --dataset, "
+        "--data-dir and BERAS_DATA, a run that finds MNIST neither on disk nor online trains on "
         f"mnist-mini and says so; given explicitly, a missing dataset is an error "
         f"(default: {d.dataset})",
     )

@@ -159,7 +159,10 @@ def _read_data(
     try:
         arrays = load_data(cfg.dataset, cfg.data_dir)
     except datasets.DatasetNotFoundError as err:
-        if not (fallback and cfg.dataset == "mnist" and cfg.data_dir is None):
+        # a data folder the user named (--data-dir or BERAS_DATA) that holds no MNIST is
+        # an error, never a silent switch to the small dataset
+        named = cfg.data_dir is not None or bool(os.environ.get("BERAS_DATA"))
+        if not (fallback and cfg.dataset == "mnist" and not named):
             raise
         cfg = dataclasses.replace(cfg, dataset="mnist-mini")
         print_fn(_fallback_banner(err))

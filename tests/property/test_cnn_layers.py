@@ -84,7 +84,7 @@ CNN = [d for d in domains() if d.cls.__module__.startswith("beras.layers.") and 
 CNN = [d for d in CNN if d.cls.__name__ not in ("Add", "Concatenate")]
 
 
-@settings(max_examples=budget(40))
+@settings(max_examples=budget(25))
 @given(case=st.sampled_from(CNN).flatmap(cases))
 @example(case=KERNEL_IS_INPUT)
 @example(case=STRIDE_BEYOND_KERNEL)

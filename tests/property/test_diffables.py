@@ -97,10 +97,24 @@ def test_a_new_public_diffable_without_domain_is_reported() -> None:
         gc.collect()  # drop it from Diffable.__subclasses__()
 
 
-@pytest.mark.parametrize("domain", domains(), ids=lambda d: d.name)
+def _images(domain: Domain) -> bool:
+    return any(len(i.shape) == 4 for i in domain.inputs)
+
+
+@pytest.mark.parametrize("domain", [d for d in domains() if not _images(d)], ids=lambda d: d.name)
 @settings(max_examples=budget(120))
 @given(data=st.data())
 def test_domain_passes_all_views(domain: Domain, data: st.DataObject) -> None:
+    case = data.draw(cases(domain), label="case")
+    case.check(inconclusive="raise", seed=data.draw(st.integers(0, 2**16), label="seed"))
+
+
+# Image layers: each case costs ~10x a Dense case (a 4-D input, finite differences for
+# every entry); tests/property/test_cnn_layers.py draws more of them and pins their edges.
+@pytest.mark.parametrize("domain", [d for d in domains() if _images(d)], ids=lambda d: d.name)
+@settings(max_examples=budget(20))
+@given(data=st.data())
+def test_image_domain_passes_all_views(domain: Domain, data: st.DataObject) -> None:
     case = data.draw(cases(domain), label="case")
     case.check(inconclusive="raise", seed=data.draw(st.integers(0, 2**16), label="seed"))
 

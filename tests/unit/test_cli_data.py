@@ -71,8 +71,9 @@ def _config(folder: Path) -> dict[str, object]:
 # ------------------------------------------------------------- the mnist-mini fallback
 @pytest.mark.usefixtures("no_mnist")
 def test_plain_train_without_mnist_falls_back_to_mnist_mini_loudly(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("BERAS_DATA")  # no data folder named anywhere
     code, out, err = _run(["train", *QUICK], capsys)
     assert code == 0, err
     lines = out.splitlines()
@@ -113,6 +114,18 @@ def test_explicit_dataset_mnist_without_mnist_is_an_error(
     assert "Traceback" not in err
     assert "WARNING" not in out
     assert not (tmp_path / "run").exists()  # nothing written
+
+
+@pytest.mark.usefixtures("no_mnist")
+def test_a_beras_data_folder_without_mnist_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """BERAS_DATA names a folder as --data-dir does: no silent switch to mnist-mini."""
+    code, out, err = _run(["train", *QUICK, "--out", "run"], capsys)
+    assert code == 1
+    assert err.startswith("beras train: error: MNIST was not found"), err
+    assert "WARNING" not in out
+    assert not (tmp_path / "run").exists()
 
 
 def test_explicit_data_dir_without_mnist_is_an_error(

@@ -415,8 +415,8 @@ class BackupAndRestore(Callback):
         delete_checkpoint: delete the backup when training completes.
 
     Raises (in ``fit``):
-        ValueError: the backup is unreadable or does not match this model, optimizer or
-            callbacks; nothing is changed.
+        beras.runstate.RunStateError: (a ``ValueError``) the backup is unreadable or does
+            not match this model, optimizer or callbacks; nothing is changed.
     """
 
     FILE = "training_state.npz"
@@ -459,7 +459,7 @@ class BackupAndRestore(Callback):
             return
         loop = self._loop()
         state = runstate.load(self.path)
-        self.restored_epoch = runstate.restore(self.model, state, loop)
+        self.restored_epoch = runstate.restore(self.model, state, loop, where=str(self.path))
         loop.initial_epoch = self.restored_epoch
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:

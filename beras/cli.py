@@ -20,7 +20,14 @@ from .datasets import DATASETS
 from .datasets import title as dataset_title
 from .fileio import save_npy
 from .optimizers import OPTIMIZERS
-from .runs import TrainingInterrupted, evaluate, not_found_message, train
+from .runs import (
+    ResumeError,
+    TrainingInterrupted,
+    evaluate,
+    load_config,
+    not_found_message,
+    train,
+)
 from .training import (
     DEFAULT_EPOCHS,
     HIDDEN_ACTIVATIONS,
@@ -157,7 +164,8 @@ exit status:
   1    runtime error (missing data, unreadable files), or training diverged
        (NaN/inf loss; the outputs are still written)
   2    invalid arguments
-  130  interrupted (Ctrl-C); the last completed epoch's weights are kept
+  130  interrupted (Ctrl-C); the last completed epoch's weights are kept, and
+       beras train --resume --out DIR continues the run
 """
 
 EVALUATE_EXIT_STATUS = """\
@@ -184,6 +192,15 @@ examples:
   beras train --dataset fashion-mnist --out runs/fashion
   beras train --dataset mnist-mini --epochs 3  # 2,500 digits bundled with Beras
   beras train --hidden 128 --optimizer sgd --lr 0.1 --lr-schedule constant
+  beras train --resume --out runs/mnist         # continue an interrupted run
+
+resuming: while a run trains, DIR/backup/ holds its full state (weights, optimizer,
+random generators, schedule), rewritten after every epoch and deleted when the run
+completes. After a Ctrl-C, a kill or a crash, beras train --resume --out DIR continues
+from the last completed epoch with the settings in DIR/config.json; its weights, history,
+predictions and pictures are those of a run that was never interrupted, bit for bit.
+Training flags that differ from the recorded ones are refused; a new run in DIR (without
+--resume) discards the backup.
 
 data: MNIST and Fashion-MNIST are looked for in --data-dir, $BERAS_DATA/<name>/,
 ~/.beras/datasets/<name>/ and /usr/share/datasets/<name>/, then downloaded. A plain
@@ -339,6 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: runs/DATASET)",
     )
     t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in --out (required) from its last completed "
+        "epoch, with the settings recorded in its config.json",
+    )
+    t.add_argument(
         "--verbose",
         type=int,
         choices=(0, 1, 2),
@@ -428,16 +451,75 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:  # reported by the subcommand, which names it: "beras train: error: ..."
         args.command_parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "train":
-        return _main_train(args)
+        return _main_train(args, argv)
     return _main_evaluate(args)
 
 
-def _main_train(args: argparse.Namespace) -> int:
+# Flags that may differ on --resume: where the data and outputs are, how much is shown,
+# how many BLAS threads compute it.
+_RESUME_FREE = {
+    "out",
+    "data_dir",
+    "verbose",
+    "no_plots",
+    "threads",
+    "resume",
+    "command",
+    "command_parser",
+}
+
+
+def _explicit_flags(argv: Sequence[str] | None) -> set[str]:
+    """The ``dest`` of every ``train`` flag given on the command line (defaults aside)."""
+    parser = build_parser()
+    args, _ = parser.parse_known_args(argv)
+    for action in args.command_parser._actions:  # argparse has no public way to list them
+        action.default = argparse.SUPPRESS
+    explicit, _ = parser.parse_known_args(argv)
+    return set(vars(explicit))
+
+
+def _resume_config(args: argparse.Namespace, argv: Sequence[str] | None) -> TrainConfig | None:
+    """The recorded config of the run in ``--out``, after checking the flags; None on error."""
+    if args.out is None:
+        args.command_parser.error("--resume needs --out DIR, the folder of the run to continue")
+    try:
+        cfg, floatx = load_config(args.out)
+    except ResumeError as err:
+        _error("train", str(err))
+        return None
+    given = _config_from_args(args)
+    conflicts = []
+    for dest in sorted(_explicit_flags(argv) - _RESUME_FREE):
+        if getattr(given, dest) != getattr(cfg, dest):
+            flag = "--" + dest.replace("_", "-")
+            conflicts.append(f"{flag} {getattr(given, dest)} (the run has {getattr(cfg, dest)})")
+    if conflicts:
+        args.command_parser.error(
+            f"--resume continues the run recorded in {os.path.join(args.out, 'config.json')}; "
+            f"these flags differ from it: {'; '.join(conflicts)}. Drop them, or train into a "
+            "new --out"
+        )
+    if args.data_dir is not None:
+        cfg.data_dir = args.data_dir
+    from . import config as beras_config
+
+    beras_config.set_floatx(floatx)
+    return cfg
+
+
+def _main_train(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     from .datasets import DatasetError, DatasetNotFoundError
 
-    cfg = _config_from_args(args)
-    # plain `beras train` (no --dataset, no --data-dir) may fall back to mnist-mini
-    fallback = args.dataset is None and args.data_dir is None
+    if args.resume:
+        resumed = _resume_config(args, argv)
+        if resumed is None:
+            return EXIT_FAILURE
+        cfg, fallback = resumed, False  # the recorded dataset, whatever a fallback chose
+    else:
+        cfg = _config_from_args(args)
+        # plain `beras train` (no --dataset, no --data-dir) may fall back to mnist-mini
+        fallback = args.dataset is None and args.data_dir is None
     try:
         result = train(
             cfg,
@@ -446,7 +528,11 @@ def _main_train(args: argparse.Namespace) -> int:
             plots=not args.no_plots,
             threads=args.threads,
             fallback=fallback,
+            resume=args.resume,
         )
+    except ResumeError as err:
+        _error("train", str(err))
+        return EXIT_FAILURE
     except TrainingInterrupted as err:
         print(f"\n{err}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED

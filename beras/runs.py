@@ -15,6 +15,13 @@ Every file is written atomically (:func:`beras.fileio.atomic_write`), so an inte
 run never leaves half a file. Ctrl-C raises :class:`TrainingInterrupted`, whose message
 says where training stopped; the last completed epoch's weights are kept.
 
+While a run trains, ``backup/training_state.npz`` in the output folder holds everything
+needed to continue it (:class:`~beras.callbacks.BackupAndRestore`: weights, optimizer,
+random generators, callbacks), rewritten after every epoch and deleted once every output
+file is written. ``train(..., resume=True)`` (``beras train --resume``) continues an
+interrupted run from it, with the configuration in its ``config.json``, and ends with
+the same files as a run that was never interrupted.
+
 :func:`evaluate` rebuilds the model from the ``config.json`` beside saved weights and
 evaluates it on a test set.
 """
@@ -34,9 +41,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import config as beras_config
-from . import datasets
+from . import datasets, runstate
 from . import threads as blas_threads
-from .callbacks import ModelCheckpoint
+from .callbacks import BackupAndRestore, ModelCheckpoint
 from .fileio import save_npy, write_json
 from .model import SequentialModel
 from .training import (
@@ -57,7 +64,14 @@ from .training import (
 from .utils import set_random_seed
 from .validation import validation_split_sizes
 
-__all__ = ["TrainingInterrupted", "evaluate", "not_found_message", "train"]
+__all__ = [
+    "ResumeError",
+    "TrainingInterrupted",
+    "evaluate",
+    "load_config",
+    "not_found_message",
+    "train",
+]
 
 # The files of a run, inside its output folder (``beras train --out``).
 WEIGHTS_FILE = "weights.npz"
@@ -67,10 +81,38 @@ METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.npy"
 CURVES_FILE = "training_curves.png"
 PREDICTIONS_PNG = "predictions.png"
+BACKUP_DIR = "backup"  # BackupAndRestore's folder: the state to resume from
 
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during ``train``: the message says where it stopped and what was kept."""
+
+
+class ResumeError(ValueError):
+    """``train(resume=True)`` cannot continue the run: nothing to resume, or a bad backup."""
+
+
+def load_config(out: str | os.PathLike[str]) -> tuple[TrainConfig, str]:
+    """The TrainConfig and float type recorded in ``out/config.json`` by ``train``.
+
+    Raises:
+        ResumeError: no readable Beras training config in ``out``.
+    """
+    path = Path(out) / CONFIG_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResumeError(
+            f"no run to resume in {out}: it has no {CONFIG_FILE} (beras train writes it "
+            "when training starts)"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ResumeError(f"{path}: not readable JSON ({err})") from None
+    try:
+        cfg, _, _, floatx = TrainConfig.from_json(data, str(path))
+    except ValueError as err:
+        raise ResumeError(str(err)) from None
+    return cfg, floatx
 
 
 # --------------------------------------------------------------------------- data
@@ -183,6 +225,7 @@ def train(
     print_fn: Fn[[str], None] = print,
     threads: int | None = None,
     fallback: bool = False,
+    resume: bool = False,
 ) -> TrainResult:
     """Load ``cfg.dataset``, train, evaluate and write every output file into ``out``.
 
@@ -192,9 +235,16 @@ def train(
     disk nor downloadable, train on the bundled mnist-mini instead, saying so loudly at
     the start and in the summary.
 
+    With ``resume=True``, continue the interrupted run in ``out`` from its backup (after
+    its last completed epoch); ``cfg`` must be the run's own (:func:`load_config`). The
+    outputs are then those of a run that was never interrupted. Without it, a backup
+    left in ``out`` by an interrupted run is discarded and training starts over.
+
     Raises:
         TrainingInterrupted: Ctrl-C; the last completed epoch's weights, config and
             history are on disk, and the message says where training stopped.
+        ResumeError: ``resume=True`` but ``out`` holds no run to continue (it completed,
+            or never started), or its backup is unreadable or does not fit ``cfg``.
         beras.validation.ValidationSplitError: ``cfg.validation_split`` leaves no
             sample on one side.
         beras.datasets.DatasetNotFoundError: the dataset is nowhere to be found.
@@ -207,6 +257,8 @@ def train(
     try:
         cfg, data = _load(cfg, fallback, print_fn)
         out = Path(given_out) if given_out is not None else Path("runs") / cfg.dataset
+        if resume:
+            data.source = _recorded_source(out, cfg, data.source)
         model = _build(cfg, data)
         _announce(cfg, data, model, print_fn)
         choice = _thread_choice(
@@ -214,10 +266,20 @@ def train(
         )
         with blas_threads.limit(choice) as line:
             print_fn(line)
+            # kept until every output is written (deleted below), so a run interrupted
+            # after training still resumes, to its evaluation and pictures
+            backup = BackupAndRestore(out / BACKUP_DIR, delete_checkpoint=False)
+            note = _prepare_backup(backup, out, cfg, resume)
+            if note:
+                print_fn(note)
             stage.name = "training"
-            result = _fit_and_evaluate(cfg, data, model, out, stage, verbose)
+            try:
+                result = _fit_and_evaluate(cfg, data, model, out, stage, verbose, backup)
+            except runstate.RunStateError as err:
+                raise ResumeError(f"cannot resume the run in {out}: {err}") from None
             stage.name = "writing the outputs"
             written, skipped = _write_outputs(cfg, data, model, result, out, plots, started)
+            _delete_backup(backup)
     except KeyboardInterrupt:
         raise TrainingInterrupted(_interrupt_message(out, stage)) from None
     _report(result, data, out, written, skipped, started, print_fn)
@@ -340,21 +402,75 @@ def _thread_choice(
 
 
 def _fit_and_evaluate(
-    cfg: TrainConfig, data: _Data, model: SequentialModel, out: Path, stage: _Stage, verbose: int
+    cfg: TrainConfig,
+    data: _Data,
+    model: SequentialModel,
+    out: Path,
+    stage: _Stage,
+    verbose: int,
+    backup: BackupAndRestore,
 ) -> TrainResult:
-    """Fit and evaluate; config, weights and history are written after every epoch."""
+    """Fit and evaluate; config, weights and history are written after every epoch, and
+    the backup (the whole training state) after them."""
     out.mkdir(parents=True, exist_ok=True)
     stage.tracker = TrainingTracker(cfg.epochs, math.ceil(data.n_fit / cfg.batch_size))
     config_json = cfg.to_json(data.input_size, data.num_classes, data.source)
     stage.writer = _EpochWriter(out, config_json, stage.tracker)
+    write_json(out / CONFIG_FILE, config_json)  # what --resume rebuilds the run from
     return fit_and_evaluate(
         model,
         (data.x_train, data.y_train),
         (data.x_test, data.y_test),
         cfg,
-        callbacks=[stage.tracker, stage.writer],
+        callbacks=[stage.tracker, stage.writer, backup],
         verbose=verbose,
     )
+
+
+def _prepare_backup(backup: BackupAndRestore, out: Path, cfg: TrainConfig, resume: bool) -> str:
+    """Check (resume) or discard (new run) the backup in ``out``; the line to print."""
+    if not resume:
+        if backup.path.exists():
+            _delete_backup(backup)
+            return (
+                f"Starting over: the interrupted run's backup in {out} was discarded "
+                "(beras train --resume continues a run instead)."
+            )
+        return ""
+    if not backup.path.exists():
+        if (out / METRICS_FILE).exists():
+            raise ResumeError(
+                f"nothing to resume in {out}: the run completed (see {out / METRICS_FILE}); "
+                "train into a new --out, or without --resume to start it over"
+            )
+        return (
+            f"Resuming {out}: it has no backup yet (it stopped before its first backup was "
+            "complete), so training starts again at epoch 1."
+        )
+    try:
+        state = runstate.load(backup.path)
+    except runstate.RunStateError as err:
+        raise ResumeError(f"cannot resume the run in {out}: {err}") from None
+    done = int(state.get("epoch", -1))
+    return f"Resuming {out} after epoch {done}/{cfg.epochs} (the last completed)."
+
+
+def _recorded_source(out: Path, cfg: TrainConfig, source: DataSource) -> DataSource:
+    """The data source ``out/config.json`` recorded, when the resumed run read the same
+    place (its ``data_dir``), so ``config.json`` stays that of the uninterrupted run."""
+    try:
+        data = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
+        recorded = DataSource(str(data["data_source"]), data["data_dir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return source
+    return recorded if recorded.location == source.location else source
+
+
+def _delete_backup(backup: BackupAndRestore) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        backup.path.unlink()
+    with contextlib.suppress(OSError):
+        backup.backup_dir.rmdir()
 
 
 def _write_outputs(
@@ -458,7 +574,8 @@ def _interrupt_message(out: Path, stage: _Stage) -> str:
     return (
         f"{where} The weights of epoch {saved} (the last completed) are in {weights}, "
         f"with {out / CONFIG_FILE} and {out / HISTORY_FILE}. "
-        f"Evaluate them with: beras evaluate --weights {weights}"
+        f"Evaluate them with: beras evaluate --weights {weights} - or continue training "
+        f"with: beras train --resume --out {out}"
     )
 
 

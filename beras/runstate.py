@@ -36,6 +36,7 @@ from .npzfile import read_npz
 
 __all__ = [
     "FitLoop",
+    "RunStateError",
     "capture",
     "generator_state",
     "load",
@@ -48,6 +49,10 @@ FORMAT = "beras-training-state"
 VERSION = 1
 _WORD_BITS = 64
 _WORD_MASK = (1 << _WORD_BITS) - 1
+
+
+class RunStateError(ValueError):
+    """A training state that cannot be read, or does not fit the run it is restored into."""
 
 
 @dataclasses.dataclass
@@ -214,13 +219,13 @@ def restore(model: Any, state: Mapping[str, Any], loop: FitLoop, where: str = "t
     callbacks of ``loop``; returns the number of epochs it had completed.
 
     Everything is checked before anything changes: a state from another model,
-    optimizer or set of callbacks raises ``ValueError`` naming every difference, and
+    optimizer or set of callbacks raises :class:`RunStateError` naming every difference, and
     the model, optimizer, generators and callbacks are left exactly as they were.
     """
     state = {str(k): np.asarray(v) for k, v in state.items()}
     problems = _check(model, state, loop)
     if problems:
-        raise ValueError(
+        raise RunStateError(
             f"{where} does not fit this training run (nothing was restored): " + "; ".join(problems)
         )
     before = capture(model, loop, 0)
@@ -336,14 +341,14 @@ def save(path: str | os.PathLike[str], state: Mapping[str, Any]) -> None:
 
 
 def load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Read a state written by :func:`save` (no pickles); ``ValueError`` if unreadable."""
+    """Read a state written by :func:`save` (no pickles); :class:`RunStateError` if unreadable."""
     path = os.fspath(path)
     try:  # bounded: every header is checked before an array is read
         state = read_npz(path, allow_text=True, max_members=1 << 16)
     except FileNotFoundError:
         raise FileNotFoundError(f"no training state at {path}") from None
     except (OSError, ValueError) as err:
-        raise ValueError(f"{path} is not a readable Beras training state ({err})") from None
+        raise RunStateError(f"{path} is not a readable Beras training state ({err})") from None
     if str(state.get("format", "")) != FORMAT:
-        raise ValueError(f"{path} is not a Beras training state (no format {FORMAT!r})")
+        raise RunStateError(f"{path} is not a Beras training state (no format {FORMAT!r})")
     return state

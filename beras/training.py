@@ -23,7 +23,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable as Fn
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -428,6 +428,50 @@ class TrainingTracker(Callback):
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
         self.history.setdefault("lr", []).append(self._lr)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The history so far (``epoch`` as integers, the rest as floats) and the epoch."""
+        state = {
+            "keys": np.array(list(self.history), dtype=str),
+            "epoch": np.array(self.epoch, dtype=np.int64),
+        }
+        for key, values in self.history.items():
+            ints = key == "epoch"
+            state[f"history/{key}"] = np.array(values, dtype=np.int64 if ints else np.float64)
+        return state
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`get_state`; a malformed state raises ``ValueError``, changing nothing."""
+        problems: list[str] = []
+        keys, epoch = state.get("keys"), state.get("epoch")
+        history: dict[str, list[Any]] = {}
+        if keys is None or np.ndim(keys) != 1 or np.asarray(keys).dtype.kind != "U":
+            problems.append("'keys' must be a 1-d array of metric names")
+        else:
+            for key in np.asarray(keys).tolist():
+                values = state.get(f"history/{key}")
+                kinds = "iu" if key == "epoch" else "f"
+                if (
+                    values is None
+                    or np.ndim(values) != 1
+                    or np.asarray(values).dtype.kind not in kinds
+                ):
+                    problems.append(f"'history/{key}' must be a 1-d array of numbers")
+                else:
+                    history[key] = np.asarray(values).tolist()
+            expected = {"keys", "epoch", *(f"history/{k}" for k in history)}
+            if set(state) - expected:
+                problems.append(f"unexpected entries {sorted(set(state) - expected)}")
+        if epoch is None or np.shape(epoch) != () or np.asarray(epoch).dtype.kind not in "iu":
+            problems.append("'epoch' must be an integer")
+        if len({len(v) for v in history.values()}) > 1:
+            problems.append("the history's metrics have different lengths")
+        if problems:
+            raise ValueError(
+                "TrainingTracker.set_state: the state does not fit (nothing was changed): "
+                + "; ".join(problems)
+            )
+        self.history, self.epoch = history, int(np.asarray(epoch))
 
     def where(self) -> str:
         if self.epoch < 0:

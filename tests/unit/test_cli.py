@@ -213,6 +213,7 @@ TRAIN_FLAGS = (
     "--verbose",
     "--no-plots",
     "--threads",
+    "--resume",
 )
 
 
@@ -240,7 +241,7 @@ def test_help_documents_every_flag_with_its_default(
     blocks = _option_blocks(out)
     assert set(blocks) == {"--help", *TRAIN_FLAGS}
     for flag in TRAIN_FLAGS:
-        if flag != "--no-plots":
+        if flag not in ("--no-plots", "--resume"):
             assert "(default:" in blocks[flag], blocks[flag]
     assert "(default: mnist)" in blocks["--dataset"]
     assert "(default: 512,256)" in blocks["--hidden"]
@@ -550,6 +551,9 @@ def test_sigint_stops_a_real_run_cleanly(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a shell's background job inherits SIGINT ignored, and Python then never turns
+        # it into KeyboardInterrupt: give the run the default disposition
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60

@@ -99,3 +99,9 @@ def test_leaky_relu_gradient_is_one_above_zero_alpha_below_and_zero_at_zero(alph
     up = np.array([[1.0, -2.0, 5.0, 3.0, -1.0]])
     (vjp,) = act.compose_input_gradients([up])
     np.testing.assert_array_equal(vjp, expected * up)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0, 2.0])
+def test_leaky_relu_forward_is_x_above_zero_and_alpha_x_below(alpha):
+    x = np.array([[-2.0, -0.5, 0.0, 0.5, 3.0]])
+    np.testing.assert_array_equal(LeakyReLU(alpha)(x), np.where(x > 0, x, alpha * x))

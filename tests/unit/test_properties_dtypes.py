@@ -81,3 +81,17 @@ def test_dense_gradients_have_the_weights_dtype_whatever_the_inputs(input_dtype)
             assert g.dtype == np.float32, f"Dense.{name}()[{k}] is {g.dtype}"
     # and the values are those of the float32 copy of x
     np.testing.assert_array_equal(grads["get_weight_gradients"][0][..., 0], x.astype(np.float32))
+
+
+@pytest.mark.parametrize("label_dtype", [np.float64, np.int64, np.bool_])
+def test_losses_compute_in_the_predictions_dtype_whatever_the_labels(label_dtype):
+    """Labels are constants: float32 predictions give a float32 loss and float32 gradients."""
+    from beras.losses import CategoricalCrossEntropy, MeanSquaredError
+
+    pred = np.array([[0.2, 0.8], [0.6, 0.4]], dtype=np.float32)
+    labels = np.array([[0, 1], [1, 0]]).astype(label_dtype)
+    for loss in (MeanSquaredError(), CategoricalCrossEntropy()):
+        value = loss(pred, labels)
+        assert value.dtype == np.float32, repr(loss)
+        for g in loss.get_input_gradients():
+            assert g.dtype == np.float32, repr(loss)

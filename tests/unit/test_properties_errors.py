@@ -190,3 +190,12 @@ def test_concatenate_inputs_must_agree_on_all_but_the_last_axis(shapes):
     arrays = [np.ones(s) for s in shapes]
     message = _error(ValueError, Concatenate(), *arrays)
     _names(message, "Concatenate", "differ only in the last axis", str(list(shapes)))
+
+
+@pytest.mark.parametrize("loss", [MeanSquaredError(), CategoricalCrossEntropy()], ids=repr)
+def test_loss_of_scalars_and_of_non_numeric_labels(loss):
+    name = type(loss).__name__
+    message = _error(ValueError, loss, np.float64(0.5), np.float64(1.0))
+    _names(message, name, "batched inputs", "scalars")
+    message = _error(TypeError, loss, np.full((2, 3), 0.5), np.full((2, 3), "a"))
+    _names(message, name, "numeric", "<U1")

@@ -392,28 +392,13 @@ def sample_case(
 
 # ------------------------------------------------------------------ discovery
 def _excluded() -> dict[type, str]:
-    from ..layers import (
-        AveragePooling2D,
-        BatchNormalization,
-        Conv2D,
-        Dropout,
-        Flatten,
-        MaxPool2D,
-    )
     from ..model import Model, SequentialModel
 
     # Models are Diffable containers: the tape records their layers, not the model, and
     # their get_*_gradients raise by design. They are checked end to end by check_model.
-    cnn = "domain added with the CNN verification work"
     return {
         Model: "a container differentiated through its layers (check_model)",
         SequentialModel: "a container differentiated through its layers (check_model)",
-        Conv2D: cnn,
-        MaxPool2D: cnn,
-        AveragePooling2D: cnn,
-        Flatten: cnn,
-        Dropout: cnn,
-        BatchNormalization: cnn,
     }
 
 
@@ -531,6 +516,170 @@ def _register_losses() -> None:
     )
 
 
+# Convolution-family layers: (batch, height, width, channels) inputs, their geometry
+# (kernel or pool size, strides, padding) drawn per case as parameters.
+IMAGE = Input(("batch", "h", "w", "c"))
+IMAGE_DIMS = {"h": (1, 6), "w": (1, 6), "c": (1, 3)}
+WINDOWS = ((1, 1), (2, 2), (3, 3), (2, 3), (3, 1))
+STRIDES = ((1, 1), (2, 2), (1, 2), (3, 3))
+
+
+def window_fits(window_key: str) -> Callable[[Mapping[str, Any]], bool]:
+    """``where`` for a windowed layer: with "valid" padding the window fits the input."""
+
+    def fits(d: Mapping[str, Any]) -> bool:
+        kh, kw = d[window_key]
+        return d["padding"] == "same" or (kh <= d["h"] and kw <= d["w"])
+
+    return fits
+
+
+def max_pool_ties(layer: Any, inputs: Sequence[np.ndarray]) -> list[tuple[int, np.ndarray]]:
+    """The tie groups of a MaxPool2D: the flat indices of input entries sharing a pooling
+    window's maximum (two or more).
+
+    Overlapping windows (``strides < pool_size``) can share tied entries; such groups are
+    merged, so every window's maxima lie wholly inside one group or outside all of them.
+    Moving a merged group together then moves each window's maximum linearly, and the
+    check along it is exact (a partial group would make it a sum of kinks of both signs).
+    """
+    x = np.asarray(inputs[0])
+    (top, bottom), (left, right) = layer._pads(x.shape)
+    widths = ((0, 0), (top, bottom), (left, right), (0, 0))
+    xp = np.pad(x, widths, constant_values=-np.inf)
+    ids = np.pad(np.arange(x.size).reshape(x.shape), widths, constant_values=-1)
+    (ph, pw), (sh, sw) = layer.pool_size, layer.strides
+    _, out_h, out_w, _ = layer.compute_output_shape(x.shape)
+    groups: list[set[int]] = []
+    for i in range(out_h):
+        for j in range(out_w):
+            rows, cols = slice(i * sh, i * sh + ph), slice(j * sw, j * sw + pw)
+            win = xp[:, rows, cols, :].transpose(0, 3, 1, 2).reshape(x.shape[0] * x.shape[3], -1)
+            idx = ids[:, rows, cols, :].transpose(0, 3, 1, 2).reshape(win.shape)
+            for values, members in zip(win, idx):
+                top_ = members[(values == values.max()) & (members >= 0)]
+                if top_.size >= 2:
+                    groups.append(set(top_.tolist()))
+    merged: list[set[int]] = []
+    for group in groups:
+        overlapping = [m for m in merged if m & group]
+        for m in overlapping:
+            merged.remove(m)
+            group |= m
+        merged.append(group)
+    return [(0, np.array(sorted(m))) for m in merged]
+
+
+def _conv2d(d: Mapping[str, Any], rng: np.random.Generator) -> Diffable:
+    from ..layers import Conv2D
+
+    layer = Conv2D(
+        d["f"],
+        d["kernel"],
+        strides=d["strides"],
+        padding=d["padding"],
+        use_bias=d["use_bias"],
+        seed=rng,
+    )
+    layer.build((None, d["h"], d["w"], d["c"]))
+    if layer.bias is not None:  # a non-zero bias, so a wrong bias gradient shows
+        layer.bias[...] = rng.normal(size=layer.bias.shape)
+    return layer
+
+
+def _batch_norm(*feature_dims: str) -> Callable[[Mapping[str, Any], np.random.Generator], Diffable]:
+    """A BatchNormalization factory for inputs ``(batch, *feature_dims)``."""
+
+    def make(d: Mapping[str, Any], rng: np.random.Generator) -> Diffable:
+        from ..layers import BatchNormalization
+
+        layer = BatchNormalization(center=d["center"], scale=d["scale"])
+        layer.build((None, *(d[k] for k in feature_dims)))
+        return _randomised_statistics(layer, rng)
+
+    return make
+
+
+def _randomised_statistics(layer: Any, rng: np.random.Generator) -> Diffable:
+    # statistics and scales away from their initial 0/1, so every term shows
+    n = layer.moving_mean.shape
+    layer.moving_mean[...] = rng.normal(size=n)
+    layer.moving_variance[...] = rng.uniform(0.5, 2.0, size=n)
+    if layer.gamma is not None:
+        layer.gamma[...] = rng.uniform(0.5, 1.5, size=n)
+    if layer.beta is not None:
+        layer.beta[...] = rng.normal(size=n)
+    return layer
+
+
+def _register_cnn() -> None:
+    from ..layers import (
+        AveragePooling2D,
+        BatchNormalization,
+        Conv2D,
+        Dropout,
+        Flatten,
+        MaxPool2D,
+    )
+
+    register_domain(
+        Conv2D,
+        [IMAGE],
+        _conv2d,
+        dims={**IMAGE_DIMS, "f": (1, 3)},
+        params={
+            "kernel": WINDOWS,
+            "strides": STRIDES,
+            "padding": ("valid", "same"),
+            "use_bias": (True, False),
+        },
+        where=window_fits("kernel"),
+        extreme=0.3,
+    )
+    pooling = {"pool": WINDOWS, "strides": (None, *STRIDES), "padding": ("valid", "same")}
+    register_domain(
+        MaxPool2D,
+        [IMAGE],
+        lambda d, rng: MaxPool2D(d["pool"], d["strides"], d["padding"]),
+        dims=IMAGE_DIMS,
+        params=pooling,
+        where=window_fits("pool"),
+        ties=max_pool_ties,
+    )
+    register_domain(
+        AveragePooling2D,
+        [IMAGE],
+        lambda d, rng: AveragePooling2D(d["pool"], d["strides"], d["padding"]),
+        dims=IMAGE_DIMS,
+        params=pooling,
+        where=window_fits("pool"),
+    )
+    register_domain(Flatten, [IMAGE], lambda d, rng: Flatten(), dims=IMAGE_DIMS)
+    register_domain(
+        Dropout,
+        [X],
+        lambda d, rng: Dropout(d["rate"], seed=rng),
+        params={"rate": (0.0, 0.25, 0.5, 0.9)},
+    )
+    norm = {"center": (True, False), "scale": (True, False)}
+    register_domain(
+        BatchNormalization,
+        [IMAGE],
+        _batch_norm("h", "w", "c"),
+        dims={"batch": (2, 4), **IMAGE_DIMS},
+        params=norm,
+        name="BatchNormalization(images)",
+    )
+    register_domain(
+        BatchNormalization,
+        [X],
+        _batch_norm("n"),
+        dims={"batch": (2, 4)},
+        params=norm,
+        name="BatchNormalization(features)",
+    )
+
+
 def _register_reshape() -> None:
     from ..layers import Reshape
 
@@ -554,3 +703,4 @@ _register_layers()
 _register_reshape()
 _register_activations()
 _register_losses()
+_register_cnn()

@@ -1,6 +1,7 @@
 """Measure the checker's detection rates (a tool, not a test; the tests assert them on fewer trials).
 
     python -m tests.property.measure_detection --trials 200
+    python -m tests.property.measure_detection --trials 100 --match conv,pool,flatten,dropout,batch
 
 Prints, for every deliberately wrong Diffable of ``wrong_diffables.BUGS``, the fraction
 of random cases reported as failing; for every registered (correct) Diffable, the
@@ -30,18 +31,28 @@ def _cases(domain, trials, dtype=np.float64):
         yield case
 
 
-def wrong_diffables(trials: int) -> None:
+def _matches(text: str, match: str) -> bool:
+    """Whether ``text`` contains one of the comma-separated terms of ``match`` (or no term)."""
+    terms = [t.strip().lower() for t in match.split(",") if t.strip()]
+    return not terms or any(t in text.lower() for t in terms)
+
+
+def wrong_diffables(trials: int, match: str = "") -> None:
     print(f"Deliberately wrong Diffables ({trials} random cases each): detection rate")
     for name, domain in sorted(BUGS.items()):
+        if not _matches(f"{name} {domain.cls.__name__}", match):
+            continue
         caught = sum(
             c.check(raise_on_failure=False).status == "fail" for c in _cases(domain, trials)
         )
         print(f"  {name:45s} {caught}/{trials}")
 
 
-def correct_diffables(trials: int) -> None:
+def correct_diffables(trials: int, match: str = "") -> None:
     print(f"Correct Diffables ({trials} random cases per dtype): false alarms / inconclusive")
     for domain in domains():
+        if not _matches(domain.name, match):
+            continue
         for dtype in (np.float64, np.float32):
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
@@ -102,10 +113,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--large-trials", type=int, default=None)
+    parser.add_argument(
+        "--match",
+        default="",
+        help="only the wrong and correct Diffables whose name contains one of these "
+        "comma-separated terms (case-insensitive); skips the large-layer scenarios",
+    )
     args = parser.parse_args()
-    wrong_diffables(args.trials)
-    correct_diffables(args.trials)
-    large_layers(args.large_trials or args.trials)
+    wrong_diffables(args.trials, args.match)
+    correct_diffables(args.trials, args.match)
+    if not args.match:
+        large_layers(args.large_trials or args.trials)
 
 
 if __name__ == "__main__":

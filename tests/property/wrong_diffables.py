@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 import beras
-from beras.core import Diffable, Tensor
+from beras.core import Diffable, Tensor, Variable
 from beras.testing import Domain, Input
 
 X = Input(("batch", "n"))
@@ -159,6 +159,128 @@ class SwappedConcatenateGradients(beras.layers.Concatenate):
         return grads[::-1] if J is not None else grads
 
 
+# ------------------------------------------------------------ convolution-family bugs
+class FlippedKernelConv2D(beras.layers.Conv2D):
+    """The input gradient uses the kernel flipped in both spatial axes: the forward pass is a
+    cross-correlation, the gradient that of a convolution."""
+
+    def compose_input_gradients(self, J: Any = None) -> list:
+        kernel = self.kernel
+        self.kernel = Variable(np.ascontiguousarray(np.asarray(kernel)[::-1, ::-1]), name="kernel")
+        try:
+            return super().compose_input_gradients(J)
+        finally:
+            self.kernel = kernel
+
+
+class SamePaddingOffByOneConv2D(beras.layers.Conv2D):
+    """With "same" padding, the input gradient is cropped as if the odd extra row and
+    column of padding were at the top and left (they are at the bottom and right)."""
+
+    def _geometry(self, x_shape: tuple) -> tuple:
+        pads, out_hw = super()._geometry(x_shape)
+        if self._in_backward:
+            (top, bottom), (left, right) = pads
+            pads = ((bottom, top), (right, left))
+        return pads, out_hw
+
+    _in_backward = False
+
+    def compose_input_gradients(self, J: Any = None) -> list:
+        self._in_backward = True
+        try:
+            return super().compose_input_gradients(J)
+        finally:
+            self._in_backward = False
+
+
+class StrideOneScatterConv2D(beras.layers.Conv2D):
+    """The input gradient of a strided convolution scattered with stride 1: each output
+    pixel's gradient lands on neighbouring input positions, not those it read."""
+
+    def compose_input_gradients(self, J: Any = None) -> list:
+        geometry = self._geometry(np.shape(self.inputs[0]))  # the true padding and output size
+        strides, self.strides = self.strides, (1, 1)
+        self._geometry = lambda shape: geometry  # type: ignore[method-assign]
+        try:
+            return super().compose_input_gradients(J)
+        finally:
+            self.strides = strides
+            del self._geometry
+
+
+class UnsummedBiasConv2D(beras.layers.Conv2D):
+    """The bias gradient summed over the batch but averaged over the output positions."""
+
+    def compose_weight_gradients(self, J: Any = None) -> list:
+        grads = super().compose_weight_gradients(J)
+        g = np.asarray(J[0])
+        grads[1] = Tensor(g.sum(axis=0).mean(axis=(0, 1)))
+        return grads
+
+
+class WholeWindowMaxPool2D(beras.layers.MaxPool2D):
+    """Max-pool whose gradient goes to every element of the window, not only the maximum."""
+
+    def _vjp(self, g: np.ndarray) -> np.ndarray:
+        return self._scatter(g, lambda k, up: up)
+
+
+class NoMeanTermBatchNormalization(beras.layers.BatchNormalization):
+    """Training-mode batch norm whose input gradient misses the mean term ``-mean(g)``:
+    the gradient through the batch mean is forgotten."""
+
+    def compose_input_gradients(self, J: Any = None) -> list:
+        grads = super().compose_input_gradients(J)
+        if not self._batch_stats:
+            return grads
+        g2 = self._to_2d(np.asarray(J[0]), self._axis)
+        scale = self._gamma(self._centered.dtype) * self._inv_std
+        dx2 = self._to_2d(np.asarray(grads[0]), self._axis) + scale * g2.mean(axis=0)
+        return [Tensor(self._from_2d(dx2, self._shape, self._axis))]
+
+
+class UnscaledDropout(beras.layers.Dropout):
+    """Dropout whose gradient uses the 0/1 mask without the ``1 / (1 - rate)`` scale."""
+
+    def get_input_gradients(self) -> list:
+        grads = super().get_input_gradients()
+        if self._mask is None:
+            return grads
+        return [Tensor((np.asarray(grads[0]) != 0).astype(grads[0].dtype))]
+
+    def compose_input_gradients(self, J: Any = None) -> list:
+        if J is None:
+            return self.get_input_gradients()
+        return [Tensor(self.get_input_gradients()[0] * np.asarray(J[0]))]
+
+
+def _conv(cls: type, **fixed: Any) -> Any:
+    def make(d: dict, rng: np.random.Generator) -> Any:
+        layer = cls(d["f"], d["kernel"], strides=d["strides"], padding=d["padding"], seed=rng)
+        layer.build((None, d["h"], d["w"], d["c"]))
+        layer.bias[...] = rng.normal(size=layer.bias.shape)
+        return layer
+
+    return make
+
+
+IMAGE = Input(("batch", "h", "w", "c"))
+IMAGE_DIMS = {"h": (3, 6), "w": (3, 6), "c": (1, 3), "f": (1, 3)}
+
+
+def _strided_outputs(d: dict) -> int:
+    """Output positions along the most strided axis (a stride shows from two on)."""
+    axis = int(d["strides"][1] > d["strides"][0])
+    size, k, s = d["hw"[axis]], d["kernel"][axis], d["strides"][axis]
+    return -(-size // s) if d["padding"] == "same" else (size - k) // s + 1
+
+
+def _fits(d: dict, key: str = "kernel") -> bool:
+    kh, kw = d[key]
+    return d["padding"] == "same" or (kh <= d["h"] and kw <= d["w"])
+
+
 def _domain(cls: type, inputs: list, factory: Any = None, **kw: Any) -> Domain:
     return Domain(
         cls=cls,
@@ -228,5 +350,64 @@ BUGS: dict[str, Domain] = {
         SwappedConcatenateGradients,
         [Input(("batch", "n")), Input(("batch", "n"))],
         lambda d, rng: SwappedConcatenateGradients(),
+    ),
+    "convolution's kernel flipped in the input gradient": _domain(
+        FlippedKernelConv2D,
+        [IMAGE],
+        _conv(FlippedKernelConv2D),
+        dims=IMAGE_DIMS,
+        params={
+            "kernel": ((2, 2), (3, 3), (2, 3)),
+            "strides": ((1, 1), (2, 2)),
+            "padding": ("valid", "same"),
+        },
+        where=_fits,
+    ),
+    'convolution\'s "same" padding off by one in the gradient': _domain(
+        SamePaddingOffByOneConv2D,
+        [IMAGE],
+        _conv(SamePaddingOffByOneConv2D),
+        dims=IMAGE_DIMS,
+        params={"kernel": ((2, 2), (2, 3), (3, 2)), "strides": ((1, 1),), "padding": ("same",)},
+    ),
+    "strided convolution's gradient scattered with stride 1": _domain(
+        StrideOneScatterConv2D,
+        [IMAGE],
+        _conv(StrideOneScatterConv2D),
+        dims=IMAGE_DIMS,
+        params={
+            "kernel": ((1, 1), (2, 2), (3, 3)),
+            "strides": ((2, 2), (3, 3), (2, 1)),
+            "padding": ("valid", "same"),
+        },
+        where=lambda d: _fits(d) and _strided_outputs(d) >= 2,
+    ),
+    "convolution's bias gradient not summed over positions": _domain(
+        UnsummedBiasConv2D,
+        [IMAGE],
+        _conv(UnsummedBiasConv2D),
+        dims=IMAGE_DIMS,
+        params={"kernel": ((1, 1), (2, 2)), "strides": ((1, 1),), "padding": ("valid", "same")},
+    ),
+    "max-pool gradient sent to the whole window": _domain(
+        WholeWindowMaxPool2D,
+        [IMAGE],
+        lambda d, rng: WholeWindowMaxPool2D(d["kernel"], None, d["padding"]),
+        dims=IMAGE_DIMS,
+        params={"kernel": ((2, 2), (3, 3), (2, 1)), "padding": ("valid", "same")},
+        where=_fits,
+    ),
+    "batch norm missing the mean term of its input gradient": _domain(
+        NoMeanTermBatchNormalization,
+        [X],
+        lambda d, rng: NoMeanTermBatchNormalization(),
+        dims={"batch": (2, 4)},
+    ),
+    "dropout without the 1/(1 - rate) scale": _domain(
+        UnscaledDropout,
+        [X],
+        lambda d, rng: UnscaledDropout(d["rate"], seed=rng),
+        dims={"batch": (3, 4), "n": (4, 6)},  # at least 12 entries: some are kept
+        params={"rate": (0.25, 0.5)},
     ),
 }

@@ -47,6 +47,8 @@ from .callbacks import BackupAndRestore, ModelCheckpoint
 from .fileio import save_npy, write_json
 from .model import SequentialModel
 from .training import (
+    CNN_BLOCKS,
+    CNN_DENSE,
     TrainConfig,
     TrainingTracker,
     TrainResult,
@@ -57,6 +59,7 @@ from .training import (
     load_data,
     one_hot,
     plural,
+    step_flops,
 )
 from .utils import set_random_seed
 from .validation import validation_split_sizes
@@ -397,9 +400,8 @@ def _thread_choice(
     training: bool,
 ) -> blas_threads.ThreadChoice:
     """The BLAS threads: ``threads``, else the environment's, else by the model's size."""
-    sizes = (input_size, *cfg.hidden, num_classes)
-    step_flops = blas_threads.dense_step_flops(sizes, batch_size, training=training)
-    return blas_threads.choose(threads, step_flops)
+    flops = step_flops(cfg, input_size, num_classes, batch_size, training=training)
+    return blas_threads.choose(threads, flops)
 
 
 def _fit_and_evaluate(
@@ -581,7 +583,11 @@ def _interrupt_message(out: Path, stage: _Stage) -> str:
 
 
 def _model_name(cfg: TrainConfig, data: _Data) -> str:
-    """``"MLP 784-512-256-10"``."""
+    """``"MLP 784-512-256-10"``, ``"CNN 28x28x1 conv32-conv64-128-10"``."""
+    if cfg.model == "cnn":
+        side = math.isqrt(data.input_size)
+        convs = "-".join(f"conv{filters}" for filters, _ in CNN_BLOCKS)
+        return f"CNN {side}x{side}x1 {convs}-{CNN_DENSE}-{data.num_classes}"
     return f"{cfg.model.upper()} {architecture(cfg.hidden, data.input_size, data.num_classes)}"
 
 

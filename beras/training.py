@@ -30,8 +30,9 @@ import numpy as np
 
 from . import activations, datasets, initializers, optimizers
 from . import config as beras_config
+from . import threads as blas_threads
 from .callbacks import Callback, LearningRateScheduler, ReduceLROnPlateau
-from .layers import Dense
+from .layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Reshape
 from .losses import CategoricalCrossEntropy
 from .metrics import CategoricalAccuracy
 from .model import SequentialModel
@@ -42,17 +43,20 @@ __all__ = [
     "TrainResult",
     "TrainingTracker",
     "architecture",
+    "build_cnn",
     "build_mlp",
     "build_model",
     "build_optimizer",
     "compile_model",
     "cosine_schedule",
+    "default_epochs",
     "fit_and_evaluate",
     "load_data",
     "lr_callbacks",
     "one_hot",
     "plural",
     "prepare_images",
+    "step_flops",
 ]
 
 CONFIG_FORMAT = "beras-mlp"  # the "format" of config.json
@@ -75,11 +79,15 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float | None = None
     lr_schedule: str = "cosine"
-    epochs: int = 15
+    epochs: int = 0  # 0: the model's default, DEFAULT_EPOCHS (set in __post_init__)
     batch_size: int = 128
     seed: int = 42
     validation_split: float = 0.1
     data_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.epochs:
+            self.epochs = default_epochs(self.model)
 
     @property
     def learning_rate(self) -> float:
@@ -203,6 +211,15 @@ def load_data(
 
 
 # -------------------------------------------------------------------------- model
+#: Epochs of a run that does not say, per model (``beras train --epochs``).
+DEFAULT_EPOCHS = {"mlp": 15, "cnn": 10}
+
+
+def default_epochs(model: str) -> int:
+    """The default epoch count of ``model`` (15 for an unknown name, as for the MLP)."""
+    return DEFAULT_EPOCHS.get(model, DEFAULT_EPOCHS["mlp"])
+
+
 def build_mlp(cfg: TrainConfig, input_size: int, num_classes: int) -> SequentialModel:
     """``Dense -> activation`` per hidden size, then ``Dense -> Softmax``."""
     rng = np.random.default_rng(cfg.seed)
@@ -215,10 +232,110 @@ def build_mlp(cfg: TrainConfig, input_size: int, num_classes: int) -> Sequential
     return SequentialModel(layers)
 
 
+#: The CNN's convolution blocks: (filters, kernel size), each followed by
+#: BatchNormalization, the activation and a 2x2 max pooling.
+CNN_BLOCKS = ((32, 3), (64, 3))
+#: Width of the CNN's hidden Dense layer, and the dropout rate before each Dense layer.
+CNN_DENSE, CNN_DROPOUT = 128, 0.25
+#: Momentum of the CNN's BatchNormalization moving statistics (Keras: 0.99). A few
+#: epochs are a few thousand steps only; 0.9 lets the statistics used at evaluation
+#: follow the weights.
+CNN_BN_MOMENTUM = 0.9
+
+
+def _image_side(input_size: int) -> int:
+    side = math.isqrt(input_size)
+    if side * side != input_size:
+        raise ValueError(
+            f"the cnn model expects square single-channel images (input size a square "
+            f"such as 784 = 28x28), got input size {input_size}"
+        )
+    return side
+
+
+def _cnn_sides(input_size: int) -> list[int]:
+    """The image side entering each convolution block, then the side after the last."""
+    sides = [_image_side(input_size)]
+    for _, kernel in CNN_BLOCKS:
+        conv = sides[-1] - kernel + 1  # "valid" convolution
+        if conv < 2:
+            raise ValueError(
+                f"the cnn model needs images of at least 10x10 pixels, got "
+                f"{sides[0]}x{sides[0]} (input size {input_size})"
+            )
+        sides.append(conv // 2)  # 2x2 max pooling
+    return sides
+
+
+def build_cnn(cfg: TrainConfig, input_size: int, num_classes: int) -> SequentialModel:
+    """A small CNN for 28x28 grey images, given as rows of ``input_size`` pixels::
+
+        Reshape(28, 28, 1)
+        Conv2D(32, 3) -> BatchNormalization -> activation -> MaxPool2D(2)
+        Conv2D(64, 3) -> BatchNormalization -> activation -> MaxPool2D(2)
+        Flatten -> Dropout(0.25) -> Dense(1600, 128) -> activation
+        Dropout(0.25) -> Dense(128, num_classes, xavier) -> Softmax
+
+    The activation and kernel initializer are ``cfg``'s (ReLU and He by default);
+    ``cfg.hidden`` is not used. Every random layer draws from ``cfg.seed``. The model
+    is returned built (its weights exist), so ``load_weights`` can fill it.
+    """
+    rng = np.random.default_rng(cfg.seed)
+    sides = _cnn_sides(input_size)
+    layers: list[Any] = [Reshape((sides[0], sides[0], 1))]
+    for filters, kernel in CNN_BLOCKS:
+        layers += [
+            Conv2D(filters, kernel, kernel_initializer=cfg.kernel_initializer, seed=rng),
+            BatchNormalization(momentum=CNN_BN_MOMENTUM),
+            activations.get(cfg.activation),
+            MaxPool2D(2),
+        ]
+    flat = sides[-1] * sides[-1] * CNN_BLOCKS[-1][0]
+    layers += [
+        Flatten(),
+        Dropout(CNN_DROPOUT, seed=rng),
+        Dense(flat, CNN_DENSE, cfg.kernel_initializer, seed=rng),  # type: ignore[arg-type]
+        activations.get(cfg.activation),
+        Dropout(CNN_DROPOUT, seed=rng),
+        Dense(CNN_DENSE, num_classes, "xavier", seed=rng),
+        activations.Softmax(),
+    ]
+    model = SequentialModel(layers)
+    model.build((None, input_size))  # weights exist before a first batch (load_weights)
+    return model
+
+
+def step_flops(
+    cfg: TrainConfig, input_size: int, num_classes: int, batch_size: int, training: bool = True
+) -> float:
+    """Floating-point operations of one step of ``cfg``'s model on ``batch_size`` rows.
+
+    A Dense layer ``n_in -> n_out`` costs ``2*B*n_in*n_out`` forward; a Conv2D of
+    ``F`` filters of ``kh x kw`` over ``C`` channels with an ``H' x W'`` output costs
+    ``2*B*H'*W'*kh*kw*C*F``. A training step adds the input and weight gradients: 3x
+    the forward cost. Elementwise work (activations, normalization, pooling) is
+    ignored: BLAS threads do not speed it up.
+    """
+    if cfg.model != "cnn":
+        sizes = (input_size, *cfg.hidden, num_classes)
+        return blas_threads.dense_step_flops(sizes, batch_size, training=training)
+    sides = _cnn_sides(input_size)
+    forward = 0.0
+    channels = 1
+    for (filters, kernel), side in zip(CNN_BLOCKS, sides, strict=False):
+        out = side - kernel + 1
+        forward += 2.0 * batch_size * out * out * kernel * kernel * channels * filters
+        channels = filters
+    flat = sides[-1] * sides[-1] * channels
+    forward += 2.0 * batch_size * (flat * CNN_DENSE + CNN_DENSE * num_classes)
+    return (3.0 if training else 1.0) * forward
+
+
 #: The models ``beras train --model`` builds, by name: each builder takes the config,
 #: the input size and the class count, and returns an uncompiled model.
 MODELS: dict[str, Fn[[TrainConfig, int, int], SequentialModel]] = {
     "mlp": build_mlp,
+    "cnn": build_cnn,
 }
 
 

@@ -12,7 +12,7 @@ from .merging import Add, Concatenate
 from .normalization import BatchNormalization
 from .pooling import AveragePooling2D, AvgPool2D, MaxPool2D, MaxPooling2D
 from .regularization import Dropout
-from .reshaping import Flatten
+from .reshaping import Flatten, Reshape
 
 __all__ = [
     "DENSE_INITIALIZERS",
@@ -27,4 +27,5 @@ __all__ = [
     "Flatten",
     "MaxPool2D",
     "MaxPooling2D",
+    "Reshape",
 ]

@@ -1,7 +1,9 @@
-"""Flatten: ``(batch, d1, d2, ...)`` to ``(batch, d1*d2*...)``, as ``keras.layers.Flatten``."""
+"""Reshaping layers, as in Keras: ``Flatten`` (``(batch, d1, d2, ...)`` to
+``(batch, d1*d2*...)``) and ``Reshape`` (to ``(batch, *target_shape)``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -9,7 +11,7 @@ import numpy as np
 from ..core import Diffable, Tensor
 from ..validation import as_float_array
 
-__all__ = ["Flatten"]
+__all__ = ["Flatten", "Reshape"]
 
 
 class Flatten(Diffable):
@@ -48,6 +50,98 @@ class Flatten(Diffable):
     def get_input_gradients(self) -> list[Tensor]:
         out = self.outputs[0]
         return [Tensor(np.eye(out.shape[1], dtype=out.dtype))]
+
+    def get_weight_gradients(self) -> list[Tensor]:
+        return []
+
+    def compose_input_gradients(self, J: Any = None) -> list[Tensor]:
+        if J is None or J[0] is None:
+            return self.get_input_gradients()
+        shape = np.shape(self.inputs[0])
+        return [Tensor(np.array(up).reshape(shape)) for up in J]
+
+    def compose_weight_gradients(self, J: Any = None) -> list[Tensor]:
+        return []
+
+
+class Reshape(Diffable):
+    """Reshapes every sample to ``target_shape`` (row-major), as ``keras.layers.Reshape``.
+
+    ``target_shape`` excludes the batch axis; one entry may be ``-1``, inferred from the
+    sample's size. ``Reshape((28, 28, 1))`` turns rows of 784 pixels into channels-last
+    images for ``Conv2D``. Like :class:`Flatten`, the local Jacobian is the ``(n, n)``
+    identity of every sample (shared ``(n, n)`` for a flat output, else broadcast to
+    ``(batch, n, n)``); the tape's product just reshapes the upstream gradient back to
+    the input's shape.
+    """
+
+    input_gradient_layout = "matmul"
+
+    def __init__(self, target_shape: Sequence[int]) -> None:
+        try:
+            shape = tuple(target_shape)
+        except TypeError:
+            shape = ()
+        ok = bool(shape) and all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) and (d > 0 or d == -1)
+            for d in shape
+        )
+        if not ok or sum(1 for d in shape if d == -1) > 1:
+            raise ValueError(
+                "Reshape: target_shape must be a non-empty tuple of positive ints with at "
+                f"most one -1, got {target_shape!r}"
+            )
+        self.target_shape = tuple(int(d) for d in shape)
+
+    def __repr__(self) -> str:
+        return f"Reshape({self.target_shape})"
+
+    @property
+    def weights(self) -> list[Tensor]:
+        return []
+
+    def _resolve(self, size: int) -> tuple[int, ...]:
+        """``target_shape`` with its ``-1`` inferred for samples of ``size`` values."""
+        known = int(np.prod([d for d in self.target_shape if d != -1], dtype=np.int64))
+        if -1 in self.target_shape:
+            if known == 0 or size % known:
+                raise ValueError(
+                    f"{self!r} cannot reshape samples of {size} values: {size} is not a "
+                    f"multiple of {known}"
+                )
+            return tuple(size // known if d == -1 else d for d in self.target_shape)
+        if known != size:
+            raise ValueError(
+                f"{self!r} expected samples of {known} values, got samples of {size} values"
+            )
+        return self.target_shape
+
+    def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``(batch, *target_shape)``, the ``-1`` inferred when the sample size is known."""
+        shape = tuple(input_shape)
+        if len(shape) < 1:
+            raise ValueError(f"{self!r} expected inputs with a batch axis, got shape {shape}")
+        rest = shape[1:]
+        if any(d is None for d in rest):
+            return (shape[0], *(None if d == -1 else d for d in self.target_shape))
+        return (shape[0], *self._resolve(int(np.prod(rest, dtype=np.int64))))
+
+    def forward(self, x: Any) -> np.ndarray:
+        arr = as_float_array(x, owner=self)
+        if arr.ndim < 1:
+            raise ValueError(f"{self!r} expected inputs with a batch axis, got a scalar")
+        size = int(np.prod(arr.shape[1:], dtype=np.int64))
+        return arr.reshape(arr.shape[0], *self._resolve(size)).copy()
+
+    def get_input_gradients(self) -> list[Tensor]:
+        out = self.outputs[0]
+        n = int(np.prod(out.shape[1:], dtype=np.int64))
+        eye = np.eye(n, dtype=out.dtype)
+        if out.ndim == 2:
+            return [Tensor(eye)]
+        # a shared (in, out) gradient composes with 2-D outputs only: per sample
+        # (batch, in, out), the same identity broadcast (a view, no copies)
+        return [Tensor(np.broadcast_to(eye, (out.shape[0], n, n)))]
 
     def get_weight_gradients(self) -> list[Tensor]:
         return []

@@ -680,7 +680,27 @@ def _register_cnn() -> None:
     )
 
 
+def _register_reshape() -> None:
+    from ..layers import Reshape
+
+    image = Input(("batch", "h", "w"))
+    register_domain(
+        Reshape,
+        [image],
+        lambda d, rng: Reshape((d["w"], d["h"], 1)),
+        name="Reshape(transposed sides)",
+    )
+    register_domain(Reshape, [image], lambda d, rng: Reshape((-1,)), name="Reshape(-1)")
+    register_domain(
+        Reshape,
+        [Input(("batch", "n"))],
+        lambda d, rng: Reshape((1, -1, 1)),
+        name="Reshape(1, -1, 1)",
+    )
+
+
 _register_layers()
+_register_reshape()
 _register_activations()
 _register_losses()
 _register_cnn()

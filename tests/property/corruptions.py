@@ -209,7 +209,9 @@ def idx_corruptions(draw: st.DrawFn, raw: bytes) -> Corruption:
         out = raw[:4] + struct.pack(f">{ndim}i", *dims) + raw[header:]
         return f"{kind}: dims {dims}", out
     if kind == "magic":
-        magic = draw(st.integers(0, 2**32 - 1).filter(lambda m: m != int.from_bytes(raw[:4])))
+        magic = draw(
+            st.integers(0, 2**32 - 1).filter(lambda m: m != int.from_bytes(raw[:4], "big"))
+        )
         return f"magic 0x{magic:08X}", struct.pack(">I", magic) + raw[4:]
     if kind == "trailing":
         junk = draw(st.binary(min_size=1, max_size=100))

@@ -14,42 +14,35 @@ from ..validation import as_float_array
 __all__ = ["Flatten", "Reshape"]
 
 
-class Flatten(Diffable):
-    """Flattens every axis but the batch axis (row-major, so channels-last stays adjacent).
+class _Reshaping(Diffable):
+    """What Flatten and Reshape share: no weights, and derivatives that only move entries.
 
-    A ``(batch,)`` input becomes ``(batch, 1)``, as in Keras. The local Jacobian is the
-    ``(n, n)`` identity shared by every sample (the teaching view); the tape's product
-    just reshapes the upstream gradient.
+    The local Jacobian is the identity over a sample's entries: one ``(n, n)`` matrix
+    shared by every sample for a flat output, else the same identity per sample
+    (``(batch, n, n)``, a broadcast view, no copies); the tape's product reshapes the
+    upstream gradient back to the input's shape.
     """
 
     input_gradient_layout = "matmul"
-
-    def __repr__(self) -> str:
-        return "Flatten()"
 
     @property
     def weights(self) -> list[Tensor]:
         return []
 
-    def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
-        """``(batch, prod(input_shape[1:]))``."""
-        shape = tuple(input_shape)
-        if len(shape) < 1:
-            raise ValueError(f"{self!r} expected inputs with a batch axis, got shape {shape}")
-        rest = shape[1:]
-        if any(d is None for d in rest):
-            return (shape[0], None)
-        return (shape[0], int(np.prod(rest, dtype=np.int64)))
-
-    def forward(self, x: Any) -> np.ndarray:
+    def _batched(self, x: Any) -> np.ndarray:
         arr = as_float_array(x, owner=self)
         if arr.ndim < 1:
             raise ValueError(f"{self!r} expected inputs with a batch axis, got a scalar")
-        return arr.reshape(arr.shape[0], -1).copy()
+        return arr
 
     def get_input_gradients(self) -> list[Tensor]:
         out = self.outputs[0]
-        return [Tensor(np.eye(out.shape[1], dtype=out.dtype))]
+        n = int(np.prod(out.shape[1:], dtype=np.int64))
+        eye = np.eye(n, dtype=out.dtype)
+        if out.ndim == 2:
+            return [Tensor(eye)]
+        # a shared (in, out) gradient composes with 2-D outputs only
+        return [Tensor(np.broadcast_to(eye, (out.shape[0], n, n)))]
 
     def get_weight_gradients(self) -> list[Tensor]:
         return []
@@ -64,7 +57,33 @@ class Flatten(Diffable):
         return []
 
 
-class Reshape(Diffable):
+class Flatten(_Reshaping):
+    """Flattens every axis but the batch axis (row-major, so channels-last stays adjacent).
+
+    A ``(batch,)`` input becomes ``(batch, 1)``, as in Keras. The local Jacobian is the
+    ``(n, n)`` identity shared by every sample (the teaching view); the tape's product
+    just reshapes the upstream gradient.
+    """
+
+    def __repr__(self) -> str:
+        return "Flatten()"
+
+    def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``(batch, prod(input_shape[1:]))``."""
+        shape = tuple(input_shape)
+        if len(shape) < 1:
+            raise ValueError(f"{self!r} expected inputs with a batch axis, got shape {shape}")
+        rest = shape[1:]
+        if any(d is None for d in rest):
+            return (shape[0], None)
+        return (shape[0], int(np.prod(rest, dtype=np.int64)))
+
+    def forward(self, x: Any) -> np.ndarray:
+        arr = self._batched(x)
+        return arr.reshape(arr.shape[0], -1).copy()
+
+
+class Reshape(_Reshaping):
     """Reshapes every sample to ``target_shape`` (row-major), as ``keras.layers.Reshape``.
 
     ``target_shape`` excludes the batch axis; one entry may be ``-1``, inferred from the
@@ -74,8 +93,6 @@ class Reshape(Diffable):
     ``(batch, n, n)``); the tape's product just reshapes the upstream gradient back to
     the input's shape.
     """
-
-    input_gradient_layout = "matmul"
 
     def __init__(self, target_shape: Sequence[int]) -> None:
         try:
@@ -95,10 +112,6 @@ class Reshape(Diffable):
 
     def __repr__(self) -> str:
         return f"Reshape({self.target_shape})"
-
-    @property
-    def weights(self) -> list[Tensor]:
-        return []
 
     def _resolve(self, size: int) -> tuple[int, ...]:
         """``target_shape`` with its ``-1`` inferred for samples of ``size`` values."""
@@ -127,30 +140,6 @@ class Reshape(Diffable):
         return (shape[0], *self._resolve(int(np.prod(rest, dtype=np.int64))))
 
     def forward(self, x: Any) -> np.ndarray:
-        arr = as_float_array(x, owner=self)
-        if arr.ndim < 1:
-            raise ValueError(f"{self!r} expected inputs with a batch axis, got a scalar")
+        arr = self._batched(x)
         size = int(np.prod(arr.shape[1:], dtype=np.int64))
         return arr.reshape(arr.shape[0], *self._resolve(size)).copy()
-
-    def get_input_gradients(self) -> list[Tensor]:
-        out = self.outputs[0]
-        n = int(np.prod(out.shape[1:], dtype=np.int64))
-        eye = np.eye(n, dtype=out.dtype)
-        if out.ndim == 2:
-            return [Tensor(eye)]
-        # a shared (in, out) gradient composes with 2-D outputs only: per sample
-        # (batch, in, out), the same identity broadcast (a view, no copies)
-        return [Tensor(np.broadcast_to(eye, (out.shape[0], n, n)))]
-
-    def get_weight_gradients(self) -> list[Tensor]:
-        return []
-
-    def compose_input_gradients(self, J: Any = None) -> list[Tensor]:
-        if J is None or J[0] is None:
-            return self.get_input_gradients()
-        shape = np.shape(self.inputs[0])
-        return [Tensor(np.array(up).reshape(shape)) for up in J]
-
-    def compose_weight_gradients(self, J: Any = None) -> list[Tensor]:
-        return []

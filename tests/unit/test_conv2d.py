@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from finite_differences import numeric_grad
 from scipy import signal
 
-from beras import config, initializers
+from beras import initializers
 from beras.core import NoLocalJacobianError, Variable
 from beras.gradient_tape import GradientTape
 from beras.layers import Conv2D
 from beras.layers import _conv_utils as cu
-
-
-@pytest.fixture
-def float64():
-    previous = config.floatx()
-    config.set_floatx("float64")
-    yield
-    config.set_floatx(previous)
 
 
 def _tf_same(n, k, s):
@@ -52,20 +45,6 @@ def _correlate(x, kernel, bias, strides, pads):
             planes.append(acc[:: strides[0], :: strides[1]] + bias[o])
         outs.append(np.stack(planes, axis=-1))
     return np.stack(outs)
-
-
-def numeric_grad(f, arr, upstream, eps=1e-6):
-    """Central differences of ``sum(f() * upstream)`` with respect to ``arr`` (in place)."""
-    grad = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        plus = np.sum(np.asarray(f()) * upstream)
-        arr[idx] = old - eps
-        minus = np.sum(np.asarray(f()) * upstream)
-        arr[idx] = old
-        grad[idx] = (plus - minus) / (2 * eps)
-    return grad
 
 
 def make(filters, kernel_size, c_in, seed=0, **kwargs):

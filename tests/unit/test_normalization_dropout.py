@@ -4,33 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from finite_differences import numeric_grad
 
-from beras import config
 from beras.core import NoLocalJacobianError, Variable
 from beras.gradient_tape import GradientTape
 from beras.layers import BatchNormalization, Dropout
 from beras.utils import get_rng, set_random_seed
-
-
-@pytest.fixture
-def float64():
-    previous = config.floatx()
-    config.set_floatx("float64")
-    yield
-    config.set_floatx(previous)
-
-
-def numeric_grad(f, arr, upstream, eps=1e-6):
-    grad = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        plus = np.sum(np.asarray(f()) * upstream)
-        arr[idx] = old - eps
-        minus = np.sum(np.asarray(f()) * upstream)
-        arr[idx] = old
-        grad[idx] = (plus - minus) / (2 * eps)
-    return grad
 
 
 def loop_batchnorm(x, gamma, beta, mean=None, var=None, eps=1e-3):

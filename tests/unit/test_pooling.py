@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from finite_differences import numeric_grad
 
-from beras import config
 from beras.core import Diffable, Variable
 from beras.gradient_tape import GradientTape
 from beras.layers import AveragePooling2D, AvgPool2D, Flatten, MaxPool2D, MaxPooling2D
-
-
-@pytest.fixture
-def float64():
-    previous = config.floatx()
-    config.set_floatx("float64")
-    yield
-    config.set_floatx(previous)
 
 
 def tf_same(n, k, s):
@@ -47,19 +39,6 @@ def loop_pool(x, pool, strides, padding, reduce):
                     ]
                     out[n, y, z, ch] = reduce(values)
     return out
-
-
-def numeric_grad(f, arr, upstream, eps=1e-6):
-    grad = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        plus = np.sum(np.asarray(f()) * upstream)
-        arr[idx] = old - eps
-        minus = np.sum(np.asarray(f()) * upstream)
-        arr[idx] = old
-        grad[idx] = (plus - minus) / (2 * eps)
-    return grad
 
 
 CASES = [

@@ -6,9 +6,10 @@
 * glibc's malloc returns freed memory above a dynamic threshold to the system, so code
   with large temporaries (the ordinary NumPy reference, and Beras too) page-faults on
   every step or not depending on what the process allocated before: the same step can
-  take 1.3 ms or 2.2 ms depending on test order. The suite fixes the thresholds once
-  (``mallopt``) so every benchmark runs in the same, favourable regime. Set
-  ``BERAS_BENCH_MALLOC=system`` to measure with the system's defaults instead.
+  take 1.3 ms or 2.2 ms depending on test order. ``import beras`` fixes the thresholds
+  once (``beras/_memory.py``), so every benchmark, the references included, runs in the
+  same regime a Beras user gets. Set ``BERAS_BENCH_MALLOC=system`` to measure with the
+  system's defaults instead (it sets ``BERAS_KEEP_MEMORY=0`` before Beras loads).
 * BLAS threads: on a small machine shared with other jobs, a multithreaded BLAS whose
   threads get descheduled turns a 2 ms step into a 100 ms one (measured on the 2-core
   development machine under load). So unless the environment already sets
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import platform
 import sys
@@ -38,34 +38,24 @@ if _THREADS != "default":
     for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_var, _THREADS)
 
+if os.environ.get("BERAS_BENCH_MALLOC", "").lower() == "system":
+    os.environ["BERAS_KEEP_MEMORY"] = "0"
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import beras  # noqa: E402
-
-# glibc mallopt parameters
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
+from beras import _memory  # noqa: E402
 
 
 def _fix_malloc() -> str:
-    """Make large temporaries reuse heap memory instead of fresh (page-faulting) pages."""
-    if os.environ.get("BERAS_BENCH_MALLOC", "").lower() == "system":
-        return "system defaults (BERAS_BENCH_MALLOC=system)"
-    name = ctypes.util.find_library("c")
-    if platform.system() != "Linux" or not name:
-        return "system defaults (not glibc)"
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return "system defaults (no mallopt)"
-    ok = mallopt(_M_MMAP_THRESHOLD, 32 * 2**20) and mallopt(_M_TRIM_THRESHOLD, 512 * 2**20)
-    return (
-        "mmap threshold 32 MiB, trim threshold 512 MiB"
-        if ok
-        else "system defaults (mallopt failed)"
-    )
+    """What ``import beras`` did to malloc (see ``beras/_memory.py``)."""
+    if _memory.keep_freed_memory():
+        return (
+            f"mmap threshold {_memory.MMAP_THRESHOLD // 2**20} MiB, trim threshold "
+            f"{_memory.TRIM_THRESHOLD // 2**20} MiB (beras._memory)"
+        )
+    return "system defaults"
 
 
 MALLOC = _fix_malloc()

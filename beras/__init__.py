@@ -19,6 +19,7 @@ from . import (
     optimizers,
     utils,
 )
+from ._memory import keep_freed_memory as _keep_freed_memory
 from .activations import *
 from .core import *
 from .gradient_tape import *
@@ -41,5 +42,7 @@ from .metrics import *
 from .model import *
 from .onehot import OneHotEncoder
 from .optimizers import SGD, Adam, BasicOptimizer, RMSProp
+
+_keep_freed_memory()  # reuse freed array memory between training steps (see _memory.py)
 
 __version__ = "0.1.0"

@@ -115,13 +115,18 @@ def window_slice(
 
 
 def im2col(
-    xp: np.ndarray, window: tuple[int, int], strides: tuple[int, int], out_hw: tuple[int, int]
+    xp: np.ndarray,
+    window: tuple[int, int],
+    strides: tuple[int, int],
+    out_hw: tuple[int, int],
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Every window of the padded ``xp`` ``(B, Hp, Wp, C)``: a new ``(B, H', W', kh, kw, C)``.
+    """Every window of the padded ``xp`` ``(B, Hp, Wp, C)``: a ``(B, H', W', kh, kw, C)``.
 
-    One strided view (no copy) of all the windows, then one contiguous copy: with
-    channels last, each window row ``(kw, C)`` is a contiguous run of the input when the
-    width stride is 1, so the copy moves long runs.
+    One strided view (no copy) of all the windows, then one contiguous copy, into
+    ``out`` when given (a contiguous array of that shape and ``xp``'s dtype), else into a
+    new array: with channels last, each window row ``(kw, C)`` is a contiguous run of
+    the input when the width stride is 1, so the copy moves long runs.
     """
     b, _, _, c = xp.shape
     s_b, s_h, s_w, s_c = xp.strides
@@ -131,7 +136,10 @@ def im2col(
         strides=(s_b, s_h * strides[0], s_w * strides[1], s_h, s_w, s_c),
         writeable=False,
     )
-    return np.ascontiguousarray(view)
+    if out is None:
+        return np.ascontiguousarray(view)
+    np.copyto(out, view)
+    return out
 
 
 def col2im(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,7 @@ class Conv2D(Diffable):
         self.kernel: Variable | None = None
         self.bias: Variable | None = None
         self._cols: np.ndarray | None = None
+        self._block: np.ndarray | None = None  # the im2col columns' memory, see _workspace
 
     def __repr__(self) -> str:
         extra = "" if self.strides == (1, 1) else f", strides={self.strides}"
@@ -147,11 +149,31 @@ class Conv2D(Diffable):
         )
         return cu.pads(x_shape[1:3], ks, st, self.padding), out_hw
 
-    def _columns(self, x: np.ndarray) -> np.ndarray:
-        """The im2col matrix of ``x``, ``(B·H'·W', kh·kw·C)``, contiguous."""
+    def _columns(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The im2col matrix of ``x``, ``(B·H'·W', kh·kw·C)``, contiguous (into ``out``)."""
         hw_pads, out_hw = self._geometry(x.shape)
-        cols = cu.im2col(cu.pad(x, hw_pads), self.kernel_size, self.strides, out_hw)
+        cols = cu.im2col(cu.pad(x, hw_pads), self.kernel_size, self.strides, out_hw, out)
         return cols.reshape(-1, self.kernel_size[0] * self.kernel_size[1] * x.shape[3])
+
+    def _workspace(self, x: np.ndarray) -> np.ndarray:
+        """A block for the im2col columns of ``x``: the last call's, if nothing holds it.
+
+        The columns are the largest array of a training step (9x the input for a 3x3
+        kernel); writing them into the previous step's block saves the kernel faulting
+        in fresh pages for them on every step. The block is one this layer allocated,
+        reused only when nothing else (a tape still holding a recorded call's columns,
+        which are a view of it) refers to it, so recorded columns never change.
+        """
+        self._cols = None
+        _, out_hw = self._geometry(x.shape)
+        shape = (x.shape[0], *out_hw, *self.kernel_size, x.shape[3])
+        last = self._block
+        # referents when free: ``self._block``, ``last`` and getrefcount's argument
+        free = last is not None and sys.getrefcount(last) <= 3
+        if last is not None and free and last.shape == shape and last.dtype == x.dtype:
+            return last
+        self._block = np.empty(shape, dtype=x.dtype)
+        return self._block
 
     def forward(self, x: Any) -> np.ndarray:
         arr = as_float_array(x, owner=self)
@@ -159,7 +181,8 @@ class Conv2D(Diffable):
         self.build(arr.shape)
         assert self.kernel is not None
         kernel = np.asarray(self.kernel)
-        cols = self._columns(arr.astype(kernel.dtype, copy=False))
+        x = arr.astype(kernel.dtype, copy=False)
+        cols = self._columns(x, self._workspace(x))
         out = cols @ kernel.reshape(-1, self.filters)
         if self.bias is not None:
             out += np.asarray(self.bias)

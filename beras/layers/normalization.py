@@ -76,6 +76,7 @@ class BatchNormalization(Diffable):
         self.moving_variance: Variable | None = None
         self._trainable = True
         self._ndim: int | None = None
+        self._tile = 1  # feature vectors per row of the wide view (set per call)
         # (upstream, centered input, its two sums): shared by the two VJPs of one upstream
         self._sums_of: tuple[Any, ...] | None = None
 
@@ -147,20 +148,34 @@ class BatchNormalization(Diffable):
         return tuple(input_shape)
 
     # ------------------------------------------------------------------ forward
-    # The computation works on a 2-D view ``(N, features)`` of the input (a reshape when
-    # the feature axis is last, as for channels-last images; a transposed copy otherwise):
-    # per-feature sums are then matrix-vector products and every elementwise pass is one
-    # broadcast over rows.
+    # The computation works on a wide 2-D view of the input, ``(rows, k * features)``:
+    # with the feature axis last, as for channels-last images, the input reshaped so each
+    # row holds ``k`` whole feature vectors (``k`` the length of the axis before the
+    # features), else a transposed copy with ``k = 1``. Per-feature vectors are tiled
+    # ``k`` times to broadcast over a row, and per-feature sums are matrix-vector products
+    # folded by ``k``: long rows keep every elementwise pass at memory speed.
     def _to_2d(self, arr: np.ndarray, axis: int) -> np.ndarray:
         if axis != arr.ndim - 1:
             arr = np.moveaxis(arr, axis, -1)
-        return arr.reshape(-1, arr.shape[-1])
+        return arr.reshape(-1, self._tile * arr.shape[-1])
 
     def _from_2d(self, arr2: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray:
         if axis == len(shape) - 1:
             return arr2.reshape(shape)
         moved = (*shape[:axis], *shape[axis + 1 :], shape[axis])
         return np.ascontiguousarray(np.moveaxis(arr2.reshape(moved), -1, axis))
+
+    def _sum(self, wide: np.ndarray) -> np.ndarray:
+        """Per-feature sums of a wide array, ``(features,)``."""
+        return _column_sums(wide).reshape(self._tile, -1).sum(axis=0)
+
+    def _dot(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Per-feature sums of ``a * b`` for two wide arrays."""
+        return np.einsum("nc,nc->c", a, b).reshape(self._tile, -1).sum(axis=0)
+
+    def _wide(self, v: np.ndarray) -> np.ndarray:
+        """A per-feature vector tiled to broadcast over a wide row."""
+        return np.tile(v, self._tile)
 
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
         arr = as_float_array(x, owner=self)
@@ -169,24 +184,25 @@ class BatchNormalization(Diffable):
         assert self.moving_mean is not None
         assert self.moving_variance is not None
         dtype = self.moving_mean.dtype
+        self._tile = arr.shape[-2] if axis == arr.ndim - 1 and arr.ndim > 2 else 1
         x2 = self._to_2d(arr.astype(dtype, copy=False), axis)
-        n = x2.shape[0]
+        n = dtype.type(arr.size // arr.shape[axis])
         use_batch = bool(training) and self._trainable
         if use_batch:
-            mean = _column_sums(x2) / dtype.type(n)
-            centered = x2 - mean
-            var = np.einsum("nc,nc->c", centered, centered) / dtype.type(n)  # biased, as Keras
+            mean = self._sum(x2) / n
+            centered = x2 - self._wide(mean)
+            var = self._dot(centered, centered) / n  # biased, as Keras
         else:
             mean = np.asarray(self.moving_mean)
             var = np.asarray(self.moving_variance)
-            centered = x2 - mean
+            centered = x2 - self._wide(mean)
         inv_std = 1.0 / np.sqrt(var + dtype.type(self.epsilon))
-        out2 = centered * (self._gamma(dtype) * inv_std)
+        out2 = centered * self._wide(self._gamma(dtype) * inv_std)
         if self.beta is not None:
-            out2 += np.asarray(self.beta)
+            out2 += self._wide(np.asarray(self.beta))
         # the per-call state the gradients need (the tape snapshots it per call)
         self._centered, self._inv_std, self._batch_stats = centered, inv_std, use_batch
-        self._axis, self._shape = axis, arr.shape
+        self._axis, self._shape, self._count = axis, arr.shape, n
         if use_batch:
             m = dtype.type(self.momentum)
             self.moving_mean[...] = self.moving_mean * m + mean * (1 - m)
@@ -204,7 +220,7 @@ class BatchNormalization(Diffable):
         raise self._no_local_jacobian()
 
     def _sums(self, up: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``up`` as ``(N, features)``, and per feature ``sum(up)`` and ``sum(up * xhat)``.
+        """``up`` as a wide array, and per feature ``sum(up)`` and ``sum(up * xhat)``.
 
         The tape asks for the input and then the weight gradients with the same upstream
         array: the sums of the first call are kept for the second.
@@ -213,27 +229,26 @@ class BatchNormalization(Diffable):
         cached = self._sums_of
         if cached is not None and cached[0] is up and cached[1] is self._centered:
             return g2, cached[2], cached[3]
-        sum_g = _column_sums(g2)
-        sum_gxhat = np.einsum("nc,nc->c", g2, self._centered) * self._inv_std
+        sum_g = self._sum(g2)
+        sum_gxhat = self._dot(g2, self._centered) * self._inv_std
         self._sums_of = (up, self._centered, sum_g, sum_gxhat)
         return g2, sum_g, sum_gxhat
 
     def compose_input_gradients(self, J: Any = None) -> list[Tensor]:
         if J is None or J[0] is None:
             raise self._no_local_jacobian()
-        centered, inv_std, axis = self._centered, self._inv_std, self._axis
+        centered, inv_std, axis, n = self._centered, self._inv_std, self._axis, self._count
         scale = self._gamma(centered.dtype) * inv_std  # d out / d x with constant statistics
-        n = centered.shape[0]
         result = []
         for up in J:
             if not self._batch_stats:
-                dx2 = self._to_2d(np.asarray(up), axis) * scale
+                dx2 = self._to_2d(np.asarray(up), axis) * self._wide(scale)
             else:
                 # dx = scale * (g - mean(g) - xhat * mean(g * xhat)), xhat = centered * inv_std
                 g2, sum_g, sum_gxhat = self._sums(up)
-                dx2 = g2 * scale
-                dx2 -= centered * (scale * inv_std * sum_gxhat / n)
-                dx2 -= scale * sum_g / n
+                dx2 = g2 * self._wide(scale)
+                dx2 -= centered * self._wide(scale * inv_std * sum_gxhat / n)
+                dx2 -= self._wide(scale * sum_g / n)
             result.append(Tensor(self._from_2d(dx2, self._shape, axis)))
         return result
 

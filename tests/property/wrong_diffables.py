@@ -234,9 +234,11 @@ class NoMeanTermBatchNormalization(beras.layers.BatchNormalization):
         grads = super().compose_input_gradients(J)
         if not self._batch_stats:
             return grads
-        g2 = self._to_2d(np.asarray(J[0]), self._axis)
+        _, sum_g, _ = self._sums(J[0])
         scale = self._gamma(self._centered.dtype) * self._inv_std
-        dx2 = self._to_2d(np.asarray(grads[0]), self._axis) + scale * g2.mean(axis=0)
+        dx2 = self._to_2d(np.asarray(grads[0]), self._axis) + self._wide(
+            scale * sum_g / self._count
+        )
         return [Tensor(self._from_2d(dx2, self._shape, self._axis))]
 
 

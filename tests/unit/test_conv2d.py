@@ -280,3 +280,55 @@ def test_non_contiguous_inputs_give_the_same_result(float64):
             kernel, bias = np.asarray(layer.kernel), np.asarray(layer.bias)
             expected = reference(np.ascontiguousarray(view), kernel, bias, (1, 1), padding)
             np.testing.assert_allclose(layer(view), expected, atol=1e-12)
+
+
+def test_a_recorded_call_keeps_its_columns_while_later_calls_run(float64):
+    """The columns' memory is reused from call to call, but never while a tape holds it:
+    the same layer called again, in other tapes and outside any, leaves the first
+    tape's kernel gradient as it was."""
+    rng = np.random.default_rng(6)
+    layer = make(3, 3, 2, seed=1)
+    x, other = rng.normal(size=(2, 5, 5, 2)), rng.normal(size=(2, 5, 5, 2))
+    with GradientTape() as first:
+        out = layer(x)
+    with GradientTape() as second:
+        layer(other)
+    layer(other)
+    (kernel_grad,) = first.gradient(out, [layer.kernel])
+    np.testing.assert_allclose(
+        kernel_grad,
+        numeric_grad(lambda: layer.forward(x), layer.kernel, np.ones(out.shape)),
+        atol=1e-7,
+    )
+    del first, second
+
+
+def test_the_columns_memory_is_reused_once_no_tape_holds_it(float64):
+    layer = make(3, 3, 2, seed=1)
+    x = np.random.default_rng(7).normal(size=(2, 5, 5, 2))
+    with GradientTape():
+        layer(x)
+    block = id(layer._block)
+    with GradientTape():  # the first tape is gone: its block is free again
+        layer(x)
+    assert id(layer._block) == block
+    with GradientTape() as held:
+        layer(x)
+    with GradientTape():
+        layer(2 * x)  # the first tape still holds the block: a new one
+    assert id(layer._block) != block
+    del held
+    layer(x[:1])  # another batch size: another block
+    assert layer._block.shape[0] == 1
+
+
+def test_the_input_is_never_written_even_when_it_is_its_own_columns(float64):
+    """A kernel as large as the input makes im2col's window view the input itself."""
+    layer = make(2, 4, 1, seed=1)
+    x = np.random.default_rng(8).normal(size=(3, 4, 4, 1))
+    kept = x.copy()
+    for scale in (1.0, 2.0, 3.0):
+        with GradientTape():
+            layer(scale * x)
+        layer(x)
+    np.testing.assert_array_equal(x, kept)

@@ -14,11 +14,13 @@ the usual small MNIST CNN, with 1 and 2 BLAS threads:
 The BLAS thread count is set per benchmark with threadpoolctl (the suite's default, one
 thread, is restored after each).
 
-(g) ``cnn_layer_cost``: the layers that follow a convolution in a CNN, forward and
-backward inside a tape at B = 128, float32, one BLAS thread, each as a ratio to that
-convolution (``conv``; each of the two above): ``maxpool`` (2x2), ``avgpool`` (2x2) and
-``batchnorm`` (training mode: batch statistics and the moving-statistics update) on its
-output (26x26x32 and 24x24x64).
+(g) ``cnn_layer_cost``: the layers that follow each convolution of ``beras train
+--model cnn`` (28x28x1 -> 32 and 14x14x32 -> 64, 3x3, "same"), forward and backward
+inside a tape at B = 128, float32, one BLAS thread, each as a ratio to that convolution
+(``conv``): ``maxpool`` and ``avgpool`` (2x2) on its output, ``batchnorm`` (training
+mode: batch statistics and the moving-statistics update) on the pooled maps, where the
+CNN normalises, and ``batchnorm_unpooled`` on the convolution's output, where the usual
+conv -> BN -> ReLU -> pool order would (for comparison, no target).
 """
 
 from __future__ import annotations
@@ -133,19 +135,24 @@ def test_conv_references_agree() -> None:
 
 
 # ------------------------------------------------------------- (g) pooling, batch norm
-LAYER_ROLES = ("conv", "maxpool", "avgpool", "batchnorm")
-LAYER_CASES = [(shape, role) for shape in CONV_SHAPES for role in LAYER_ROLES]
+#: The convolutions of ``beras train --model cnn`` (3x3, "same"): (H, W, C, filters)
+CNN_CONVS = ((28, 28, 1, 32), (14, 14, 32, 64))
+LAYER_ROLES = ("conv", "maxpool", "avgpool", "batchnorm", "batchnorm_unpooled")
+LAYER_CASES = [(shape, role) for shape in CNN_CONVS for role in LAYER_ROLES]
 
 
 def layer_step(shape: tuple[int, int, int, int], role: str) -> Callable[[], list[Any]]:
-    """Forward and backward, inside a tape, of a CNN layer that follows a 3x3 convolution.
+    """Forward and backward, inside a tape, of a layer of a block of the CNN.
 
-    ``conv`` is that convolution itself (on a ``shape[:3]`` input); the other roles act
-    on its ``(B, H-2, W-2, filters)`` output.
+    ``conv`` is the block's 3x3 "same" convolution (on a ``shape[:3]`` input);
+    ``maxpool`` and ``avgpool`` (2x2) act on its ``(B, H, W, filters)`` output, and
+    ``batchnorm`` on the max-pooled ``(B, H/2, W/2, filters)`` maps, as the CNN places
+    them (conv -> pool -> BN -> ReLU). ``batchnorm_unpooled`` is batch normalisation
+    on the convolution's output, as the usual conv -> BN -> ReLU -> pool places it.
     """
     x, kernel, bias = _data(shape)
     with floatx("float32"):
-        conv = beras.Conv2D(shape[3], 3)
+        conv = beras.Conv2D(shape[3], 3, padding="same")
         conv.build(x.shape)
         conv.kernel.assign(kernel)
         conv.bias.assign(bias)
@@ -153,10 +160,13 @@ def layer_step(shape: tuple[int, int, int, int], role: str) -> Callable[[], list
             layer: Any = conv
         else:
             x = np.asarray(conv(x))  # the feature maps the layer sees in the CNN
+            if role == "batchnorm":
+                x = np.asarray(beras.layers.MaxPool2D()(x))
             layer = {
                 "maxpool": lambda: beras.layers.MaxPool2D(),
                 "avgpool": lambda: beras.layers.AveragePooling2D(),
                 "batchnorm": lambda: beras.layers.BatchNormalization(),
+                "batchnorm_unpooled": lambda: beras.layers.BatchNormalization(),
             }[role]()
             layer(x)  # builds BatchNormalization's weights
     x_tensor = beras.Tensor(x)
@@ -172,7 +182,7 @@ def layer_step(shape: tuple[int, int, int, int], role: str) -> Callable[[], list
 
 def _after(shape: tuple[int, int, int, int]) -> str:
     h, w, c, f = shape
-    return f"after {h}x{w}x{c}->{f} conv, B={BATCH} float32"
+    return f"CNN block {h}x{w}x{c}->{f} same, B={BATCH} float32"
 
 
 @pytest.mark.benchmark(max_time=1.0, min_rounds=10, warmup=True, warmup_iterations=2)

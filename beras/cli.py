@@ -142,8 +142,8 @@ def _add_threads(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="BLAS threads for matrix products (default: OPENBLAS_NUM_THREADS, "
-        "OMP_NUM_THREADS or MKL_NUM_THREADS if set, else 1 for small models and the "
-        "idle cores for large ones)",
+        "OMP_NUM_THREADS or MKL_NUM_THREADS if set, else the idle CPUs, checked again "
+        "every epoch: 1 on a busy machine)",
     )
 
 
@@ -207,10 +207,10 @@ data: MNIST and Fashion-MNIST are looked for in --data-dir, $BERAS_DATA/<name>/,
 beras train that finds MNIST nowhere trains on mnist-mini and says so; config.json
 records where the data came from (data_dir, data_source).
 
-speed: NumPy's multithreaded BLAS makes small models slower, several times slower
-on a machine whose cores are busy with other work. beras train chooses the thread count
-itself (one for the default MLP; for larger ones, the idle cores) and prints it; --threads
-or OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS set by you take precedence.
+speed: NumPy's multithreaded BLAS makes training several times slower on a machine
+whose cores are busy with other work. beras train chooses the thread count itself (the
+idle CPUs when it starts, checked again every epoch) and prints it; --threads or
+OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS set by you take precedence.
 
 """
     + EXIT_STATUS
@@ -267,9 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
         MODELS,
         default=d.model,
         help="the model to build; mlp: Dense layers of --hidden sizes; cnn: two blocks of "
-        "Conv2D (32 then 64 3x3 filters), BatchNormalization, --activation and 2x2 max "
-        "pooling, then Dense 128 and the output, with dropout 0.25 before each Dense "
-        "(ignores --hidden) (default: %(default)s)",
+        "Conv2D (32 then 64 3x3 filters, padding same), 2x2 max pooling, "
+        "BatchNormalization and --activation, then Dense 128 and the output, with dropout "
+        "0.25 before each Dense (ignores --hidden) (default: %(default)s)",
     )
     t.add_argument(
         "--hidden",

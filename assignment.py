@@ -5,8 +5,9 @@
 flags (same architecture, learning-rate schedule, epochs, batch size and seed), prints
 progress and the test accuracy, and saves the test predictions to ``predictions.npy``
 (shape ``(10000, 10)``). ``beras train --help`` shows the settings and their values.
-BLAS threads are chosen as ``beras train`` chooses them (one for this model, unless
-``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` says otherwise).
+BLAS threads are chosen as ``beras train`` chooses them (the idle CPUs, checked every
+epoch, unless ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` says
+otherwise).
 """
 
 from __future__ import annotations
@@ -47,11 +48,13 @@ def main(predictions_path: str = "predictions.npy") -> float:
     train_x, train_y, test_x, test_y = load_and_preprocess_data()
     model = get_model()
     model.compile(get_optimizer(), get_loss_fn(), get_acc_fn())
-    sizes = (train_x.shape[1], *CONFIG.hidden, 10)
-    flops = threads.dense_step_flops(sizes, CONFIG.batch_size)
-    with threads.limit(threads.choose(None, flops, override="OPENBLAS_NUM_THREADS=N")) as line:
+    choice = threads.choose(None, override="OPENBLAS_NUM_THREADS=N")
+    with threads.limit(choice) as line:
         print(line)
-        result = training.fit_and_evaluate(model, (train_x, train_y), (test_x, test_y), CONFIG)
+        recheck = threads.Recheck(choice, print)  # follows the machine's load every epoch
+        result = training.fit_and_evaluate(
+            model, (train_x, train_y), (test_x, test_y), CONFIG, callbacks=[recheck]
+        )
     if result.status != "completed":
         print(f"Training stopped early: {result.message}", file=sys.stderr)
     print(f"Test loss: {result.test['loss']:.4f} - test accuracy: {100 * result.test['acc']:.2f}%")
@@ -60,10 +63,21 @@ def main(predictions_path: str = "predictions.npy") -> float:
     return result.test["acc"]
 
 
-def _run() -> int:
-    """``python assignment.py``: the exit status (0 done, 1 no data, 130 Ctrl-C)."""
+def _run(argv: list[str] | None = None) -> int:
+    """``python assignment.py``: the exit status (0 done, 1 no data, 2 bad arguments,
+    130 Ctrl-C). It takes no arguments but ``--help``."""
+    import argparse
+
     from beras.datasets import DatasetError, DatasetNotFoundError
 
+    parser = argparse.ArgumentParser(
+        prog="assignment.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Exit status: 0 done, 1 MNIST not found, 2 bad arguments, 130 Ctrl-C. "
+        "beras train offers the same run with flags (beras train --help).",
+    )
+    parser.parse_args(argv)
     try:
         main()
     except KeyboardInterrupt:

@@ -109,8 +109,7 @@ def _quick_model(out: str, num_searching: int, threads: int | None) -> str | Non
     )
     x_train, y_train, x_test, y_test = training.load_data("mnist-mini")
     model = training.compile_model(training.build_model(cfg), cfg)
-    flops = blas_threads.dense_step_flops((784, *cfg.hidden, 10), cfg.batch_size)
-    with blas_threads.limit(blas_threads.choose(threads, flops)) as line:
+    with blas_threads.limit(blas_threads.choose(threads)) as line:
         print(line)
         result = training.fit_and_evaluate(
             model, (x_train, y_train), (x_test, y_test), cfg, verbose=0
@@ -159,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=None,
         metavar="N",
-        help="BLAS threads, as for beras train (default: chosen for the model's size)",
+        help="BLAS threads, as for beras train (default: the idle CPUs)",
     )
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 1:

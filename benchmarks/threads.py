@@ -15,7 +15,8 @@ Workloads (float32):
 - ``conv-gemm``: the products of one training step of a convolution written as a
   matrix product (im2col): a batch of 128 images of 26x26 positions and 288 patch
   values times a 288x64 kernel, forward (``X @ W``) and backward (``X.T @ G`` and
-  ``G @ W.T``); it stands in for a small CNN layer.
+  ``G @ W.T``); it stands in for a small CNN layer;
+- ``cnn``: ``SequentialModel.batch_step`` of ``beras train --model cnn``'s model, batch 128.
 
 "Loaded" means ``--busy`` extra processes spinning in ``while True: pass`` for the
 duration of the measurement (started and stopped by this script). Every row records the
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import statistics
 import subprocess
@@ -43,16 +45,38 @@ from threadpoolctl import threadpool_limits
 from beras import threads, training
 
 
-def _mlp_step(
-    hidden: tuple[int, ...] = training.TrainConfig.hidden, batch: int = 128
-) -> tuple[Callable[[], object], float]:
-    cfg = training.TrainConfig(hidden=hidden, batch_size=batch)
+def _dense_flops(sizes: tuple[int, ...], batch: int) -> float:
+    """A training step of Dense layers: 2*B*n_in*n_out forward, twice that backward."""
+    return 6.0 * batch * sum(a * b for a, b in itertools.pairwise(sizes))
+
+
+def _batch_step(cfg: training.TrainConfig) -> Callable[[], object]:
     model = training.compile_model(training.build_model(cfg), cfg)
     rng = np.random.default_rng(0)
     x = rng.random((cfg.batch_size, 784), dtype=np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, cfg.batch_size)]
-    flops = threads.dense_step_flops((784, *cfg.hidden, 10), cfg.batch_size)
-    return (lambda: model.batch_step(x, y)), flops
+    return lambda: model.batch_step(x, y)
+
+
+def _mlp_step(
+    hidden: tuple[int, ...] = training.TrainConfig.hidden, batch: int = 128
+) -> tuple[Callable[[], object], float]:
+    cfg = training.TrainConfig(hidden=hidden, batch_size=batch)
+    return _batch_step(cfg), _dense_flops((784, *cfg.hidden, 10), cfg.batch_size)
+
+
+def _cnn_step() -> tuple[Callable[[], object], float]:
+    cfg = training.TrainConfig(model="cnn")
+    model = training.build_model(cfg)
+    flops, shape = 0.0, (cfg.batch_size, 784)
+    for layer in model.layers:  # 2*B*H'*W'*kh*kw*C*F per convolution, x3 for a step
+        out = layer.compute_output_shape(shape)
+        if hasattr(layer, "kernel_size"):
+            flops += 6.0 * np.prod(out) * np.prod(layer.kernel_size) * shape[-1]
+        elif hasattr(layer, "w"):
+            flops += _dense_flops((shape[-1], out[-1]), cfg.batch_size)
+        shape = out
+    return _batch_step(cfg), float(flops)
 
 
 def _conv_gemm_step() -> tuple[Callable[[], object], float]:
@@ -72,6 +96,7 @@ WORKLOADS: dict[str, Callable[[], tuple[Callable[[], object], float]]] = {
     "mlp": _mlp_step,
     "mlp-wide": lambda: _mlp_step((1024, 1024), 256),
     "conv-gemm": _conv_gemm_step,
+    "cnn": _cnn_step,
 }
 
 
@@ -176,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                 times, flops = measure(workload, counts, args.rounds, args.seconds)
                 after = _load()
                 best = min(times, key=times.__getitem__)
-                default = threads.default_threads(flops, cpus, idle)
+                default = threads.default_threads(cpus, idle)
                 pick = times.get(default, float("nan"))
                 rows.append(
                     [

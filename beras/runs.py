@@ -43,7 +43,7 @@ import numpy as np
 from . import config as beras_config
 from . import datasets, runstate
 from . import threads as blas_threads
-from .callbacks import BackupAndRestore, ModelCheckpoint
+from .callbacks import BackupAndRestore, Callback, ModelCheckpoint
 from .fileio import save_npy, write_json
 from .model import SequentialModel
 from .training import (
@@ -59,7 +59,6 @@ from .training import (
     load_data,
     one_hot,
     plural,
-    step_flops,
 )
 from .utils import set_random_seed
 from .validation import validation_split_sizes
@@ -233,8 +232,8 @@ def train(
     """Load ``cfg.dataset``, train, evaluate and write every output file into ``out``.
 
     ``out`` None means ``runs/<dataset>``. ``threads`` is ``--threads``: the BLAS thread
-    count for the run (None: the environment's, else :mod:`beras.threads`' default for
-    the model's size). ``fallback`` (plain ``beras train``): when MNIST is neither on
+    count for the run (None: the environment's, else :mod:`beras.threads`' default, the
+    idle CPUs, checked every epoch). ``fallback`` (plain ``beras train``): when MNIST is neither on
     disk nor downloadable, train on the bundled mnist-mini instead, saying so loudly at
     the start and in the summary.
 
@@ -264,11 +263,10 @@ def train(
             data.source = _recorded_source(out, cfg, data.source)
         model = _build(cfg, data)
         _announce(cfg, data, model, print_fn)
-        choice = _thread_choice(
-            cfg, data.input_size, data.num_classes, threads, cfg.batch_size, training=True
-        )
+        choice = blas_threads.choose(threads)
         with blas_threads.limit(choice) as line:
             print_fn(line)
+            recheck = blas_threads.Recheck(choice, print_fn if verbose else None)
             # kept until every output is written (deleted below), so a run interrupted
             # after training still resumes, to its evaluation and pictures
             backup = BackupAndRestore(out / BACKUP_DIR, delete_checkpoint=False)
@@ -277,7 +275,7 @@ def train(
                 print_fn(note)
             stage.name = "training"
             try:
-                result = _fit_and_evaluate(cfg, data, model, out, stage, verbose, backup)
+                result = _fit_and_evaluate(cfg, data, model, out, stage, verbose, [backup, recheck])
             except runstate.RunStateError as err:
                 raise ResumeError(f"cannot resume the run in {out}: {err}") from None
             stage.name = "writing the outputs"
@@ -391,19 +389,6 @@ def _announce(
     print_fn(f"Training: {cfg.describe()}")
 
 
-def _thread_choice(
-    cfg: TrainConfig,
-    input_size: int,
-    num_classes: int,
-    threads: int | None,
-    batch_size: int,
-    training: bool,
-) -> blas_threads.ThreadChoice:
-    """The BLAS threads: ``threads``, else the environment's, else by the model's size."""
-    flops = step_flops(cfg, input_size, num_classes, batch_size, training=training)
-    return blas_threads.choose(threads, flops)
-
-
 def _fit_and_evaluate(
     cfg: TrainConfig,
     data: _Data,
@@ -411,10 +396,10 @@ def _fit_and_evaluate(
     out: Path,
     stage: _Stage,
     verbose: int,
-    backup: BackupAndRestore,
+    callbacks: list[Callback],
 ) -> TrainResult:
     """Fit and evaluate; config, weights and history are written after every epoch, and
-    the backup (the whole training state) after them."""
+    then ``callbacks`` run (the backup of the whole training state first)."""
     out.mkdir(parents=True, exist_ok=True)
     stage.tracker = TrainingTracker(cfg.epochs, math.ceil(data.n_fit / cfg.batch_size))
     config_json = cfg.to_json(data.input_size, data.num_classes, data.source)
@@ -425,7 +410,7 @@ def _fit_and_evaluate(
         (data.x_train, data.y_train),
         (data.x_test, data.y_test),
         cfg,
-        callbacks=[stage.tracker, stage.writer, backup],
+        callbacks=[stage.tracker, stage.writer, *callbacks],
         verbose=verbose,
     )
 
@@ -586,7 +571,7 @@ def _model_name(cfg: TrainConfig, data: _Data) -> str:
     """``"MLP 784-512-256-10"``, ``"CNN 28x28x1 conv32-conv64-128-10"``."""
     if cfg.model == "cnn":
         side = math.isqrt(data.input_size)
-        convs = "-".join(f"conv{filters}" for filters, _ in CNN_BLOCKS)
+        convs = "-".join(f"conv{filters}" for filters, _, _ in CNN_BLOCKS)
         return f"CNN {side}x{side}x1 {convs}-{CNN_DENSE}-{data.num_classes}"
     return f"{cfg.model.upper()} {architecture(cfg.hidden, data.input_size, data.num_classes)}"
 
@@ -669,14 +654,21 @@ def evaluate(
     try:
         _, _, x_test, y_test = load_data(name, data_dir)
     except datasets.DatasetNotFoundError as err:
-        raise datasets.DatasetNotFoundError(not_found_message(err, name, "evaluate")) from None
+        recorded = cfg.data_dir if data_dir is None and name == cfg.dataset else None
+        if recorded is None or not Path(recorded).exists():
+            message = not_found_message(err, name, "evaluate")
+            raise datasets.DatasetNotFoundError(message) from None
+        # not where a search looks now (BERAS_DATA unset since?): where the run read it
+        if print_fn is not None:
+            print_fn(f"Data: {recorded} (where the run read it, from {config_path.name})")
+        _, _, x_test, y_test = load_data(name, recorded)
     if x_test.shape[1] != input_size or int(y_test.max()) >= num_classes:
         raise ValueError(
             f"the model in {config_path} takes {input_size} inputs and {num_classes} "
             f"classes; the {name} test set has {x_test.shape[1]} inputs and labels up to "
             f"{int(y_test.max())}"
         )
-    choice = _thread_choice(cfg, input_size, num_classes, threads, batch_size, training=False)
+    choice = blas_threads.choose(threads)
     previous = beras_config.floatx()
     beras_config.set_floatx(floatx)
     try:

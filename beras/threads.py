@@ -9,35 +9,39 @@ this (BENCHMARKS.md, "BLAS threads"); the policy below follows those measurement
 1. ``--threads N`` given on the command line: ``N``.
 2. ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` set in the
    environment: BLAS already obeys it, so Beras changes nothing.
-3. Otherwise, by the floating-point work of one training step: below
-   :data:`SMALL_STEP_FLOPS`, one thread; above it, as many threads as there are idle
-   cores when the run starts (sampled for a fifth of a second from ``/proc/stat``, else
-   estimated from the load average), at least one and at most
-   :data:`MAX_DEFAULT_THREADS`. Threads beyond the idle cores only wait for each other.
+3. Otherwise, as many threads as there are idle cores when the run starts (sampled
+   for a fifth of a second from ``/proc/stat``, else estimated from the load average),
+   at least one and at most :data:`MAX_DEFAULT_THREADS`, and checked again at the start
+   of every epoch (:class:`Recheck`): from ``/proc/stat`` since the last check, less
+   this process's own CPU time, so a machine that gets busy mid-run moves the run to
+   one thread, and back when it is quiet again. Threads beyond the idle cores only
+   wait for each other: on a 2-core machine busy with other work, two threads made a
+   small MLP's steps 2.4 to 14 times slower; on a quiet one they made them faster.
 
 The limit is applied with threadpoolctl, only for the duration of the run (the
 ``with`` block of :func:`limit`), and the choice is printed in the run's header::
 
-    BLAS threads: 1 (default for this model size; --threads to change)
+    BLAS threads: 2 (default for 2.0 idle CPUs, checked every epoch; --threads to change)
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
+
+from .callbacks import Callback
 
 __all__ = [
     "MAX_DEFAULT_THREADS",
-    "SMALL_STEP_FLOPS",
     "THREAD_VARIABLES",
+    "CpuSampler",
+    "Recheck",
     "ThreadChoice",
     "choose",
     "default_threads",
-    "dense_step_flops",
     "idle_cpus",
     "limit",
 ]
@@ -47,30 +51,8 @@ __all__ = [
 #: user chose.
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 
-#: Training steps of fewer floating-point operations get one BLAS thread by default.
-#: Measured by ``python -m benchmarks.threads`` (BENCHMARKS.md, "BLAS threads") on a
-#: 2-core machine busy with other work: the default MLP (784-512-256-10, batch 128,
-#: 0.41 GFLOP per step) and a wide one (1024,1024, batch 256, 2.9 GFLOP) ran 2.4 to 14
-#: times faster with one thread than with two, with and without extra busy processes; a
-#: conv-sized product (128x676x288 by 288x64, forward and backward, 9.6 GFLOP) was faster
-#: with two threads only when other processes of the same priority competed for the
-#: cores. The bound sits between those sizes.
-SMALL_STEP_FLOPS = 5e9
-
 #: The most threads the default ever asks for (more rarely pays for these sizes).
 MAX_DEFAULT_THREADS = 4
-
-
-def dense_step_flops(sizes: Sequence[int], batch_size: int, training: bool = True) -> float:
-    """Floating-point operations of one step of an MLP whose layer widths are ``sizes``.
-
-    A Dense layer ``n_in -> n_out`` on ``B`` rows costs ``2*B*n_in*n_out`` forward; a
-    training step adds the input and weight gradients, twice that again (6x in all).
-    Elementwise work (activations, loss, optimizer) is ignored: BLAS threads do not
-    speed it up.
-    """
-    products = sum(a * b for a, b in itertools.pairwise(sizes))
-    return (6.0 if training else 2.0) * batch_size * products
 
 
 def idle_cpus(interval: float = 0.2) -> float | None:
@@ -103,17 +85,14 @@ def _proc_stat() -> tuple[int, int, int]:
     return ticks[3] + ticks[4], sum(ticks), max(n, 1)
 
 
-def default_threads(step_flops: float, cpus: int | None = None, idle: float | None = None) -> int:
-    """The default thread count for a step of ``step_flops`` operations (see the module).
+def default_threads(cpus: int | None = None, idle: float | None = None) -> int:
+    """The default thread count: the idle CPUs, rounded, from 1 to :data:`MAX_DEFAULT_THREADS`.
 
     Args:
-        step_flops: floating-point operations of one step.
         cpus: the number of CPUs (default ``os.cpu_count()``).
-        idle: how many of them are idle (default: :func:`idle_cpus`, measured now; only
-            for steps of at least :data:`SMALL_STEP_FLOPS`).
+        idle: how many of them are idle (default: :func:`idle_cpus`, measured now);
+            every CPU when that is unknown.
     """
-    if step_flops < SMALL_STEP_FLOPS:
-        return 1
     cpus = cpus if cpus is not None else (os.cpu_count() or 1)
     if idle is None:
         idle = idle_cpus()
@@ -129,7 +108,7 @@ class ThreadChoice:
         threads: the count, or None when an environment variable decides and its value
             is not a plain number.
         source: ``"--threads"``, ``"default"``, or the environment variable's name.
-        idle: the idle CPUs the default was based on (large models only), else None.
+        idle: the idle CPUs the default was based on (None if unknown or not the default).
         override: how the user changes it, named in the header line.
     """
 
@@ -144,13 +123,11 @@ class ThreadChoice:
         return self.source in ("--threads", "default")
 
     def describe(self) -> str:
-        """The header line: ``BLAS threads: 1 (default for this model size; ...)``."""
+        """The header line: ``BLAS threads: 2 (default for 2.0 idle CPUs, ...)``."""
         count = "as set" if self.threads is None else str(self.threads)
         if self.source == "default":
-            why = "default for this model size"
-            if self.idle is not None:
-                why += f" and {self.idle:.1f} idle CPUs"
-            why += f"; {self.override} to change"
+            idle = "unknown idle CPUs" if self.idle is None else f"{self.idle:.1f} idle CPUs"
+            why = f"default for {idle}, checked every epoch; {self.override} to change"
         else:
             why = f"from {self.source}"
         return f"BLAS threads: {count} ({why})"
@@ -158,7 +135,6 @@ class ThreadChoice:
 
 def choose(
     requested: int | None,
-    step_flops: float,
     environ: Mapping[str, str] | None = None,
     cpus: int | None = None,
     idle: float | None = None,
@@ -168,12 +144,9 @@ def choose(
 
     Args:
         requested: ``--threads`` (None when not given); must be >= 1.
-        step_flops: floating-point operations of one training (or evaluation) step,
-            e.g. from :func:`dense_step_flops`.
         environ: the environment to read (default ``os.environ``).
         cpus: the number of CPUs (default ``os.cpu_count()``).
-        idle: how many CPUs are idle (default: measured when the step is large enough
-            to matter, see :func:`default_threads`).
+        idle: how many CPUs are idle (default: measured now, for the default only).
         override: how the user overrides the default, for the header line.
     """
     if requested is not None:
@@ -185,11 +158,81 @@ def choose(
         value = environ.get(name, "").strip()
         if value:
             return ThreadChoice(int(value) if value.isdigit() else None, name)
-    if step_flops >= SMALL_STEP_FLOPS and idle is None:
+    if idle is None:
         idle = idle_cpus()
-    count = default_threads(step_flops, cpus, idle)
-    large = step_flops >= SMALL_STEP_FLOPS
-    return ThreadChoice(count, "default", idle if large else None, override)
+    return ThreadChoice(default_threads(cpus, idle), "default", idle, override)
+
+
+class CpuSampler:
+    """The CPUs other processes left idle since the last reading (Linux ``/proc/stat``).
+
+    Each :meth:`available` call covers the time since the previous one (or since the
+    sampler was made): all CPUs, less the busy time of every process but this one.
+    This process's own work (its BLAS threads included) does not count against it, so
+    a run does not talk itself down to one thread by keeping the cores busy.
+    """
+
+    def __init__(self) -> None:
+        self._hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._last = self._read()
+
+    @staticmethod
+    def _read() -> tuple[int, int, int, float] | None:
+        try:
+            idle, total, n = _proc_stat()
+        except (OSError, ValueError, IndexError):
+            return None
+        own = os.times()
+        return idle, total, n, own.user + own.system
+
+    def available(self) -> float | None:
+        """CPUs free for this process over the last interval; None where unknown."""
+        now, last = self._read(), self._last
+        self._last = now
+        if now is None or last is None or now[1] <= last[1]:
+            return None
+        busy = (now[1] - last[1]) - (now[0] - last[0])
+        others = max(0.0, busy - (now[3] - last[3]) * self._hz)
+        return now[2] * (1.0 - others / (now[1] - last[1]))
+
+
+class Recheck(Callback):
+    """A callback that re-decides the default thread count at each epoch but the first.
+
+    Made for a ``choice`` whose source is ``"default"``; for any other choice it never
+    changes anything. ``changes`` lists ``(epoch, threads, available CPUs)`` for every
+    change made; ``print_fn``, when given, reports each one.
+    """
+
+    def __init__(self, choice: ThreadChoice, print_fn: Callable[[str], object] | None = None):
+        self.choice = choice
+        self.threads = choice.threads
+        self.changes: list[tuple[int, int, float]] = []
+        self.print_fn = print_fn
+        self._sampler = CpuSampler() if choice.source == "default" else None
+        self._first = True
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        if self._sampler is None:
+            return
+        available = self._sampler.available()  # since the last check
+        if self._first or available is None:  # the run's start was measured already
+            self._first = False
+            return
+        count = default_threads(idle=available)
+        if count == self.threads:
+            return
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return
+        threadpool_limits(limits=count, user_api="blas")  # undone when limit() exits
+        self.threads = count
+        self.changes.append((epoch, count, available))
+        if self.print_fn is not None:
+            self.print_fn(
+                f"BLAS threads: {count} from epoch {epoch + 1} ({available:.1f} CPUs left idle)"
+            )
 
 
 @contextlib.contextmanager

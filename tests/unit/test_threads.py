@@ -1,8 +1,8 @@
 """The BLAS thread policy of ``beras train``, ``beras evaluate`` and ``assignment.py``
 (:mod:`beras.threads`): ``--threads`` first, then a thread variable the user set (left
-alone), else one thread for small models and the idle cores for large ones; the choice
-is applied for the run only and printed in its header. No timings here: the default's
-speed is measured by ``python -m benchmarks.threads`` (BENCHMARKS.md)."""
+alone), else the idle CPUs, checked again every epoch; the choice is applied for the run
+only and printed in its header. No timings here: the default's speed is measured by
+``python -m benchmarks.threads`` (BENCHMARKS.md)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,6 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from beras import cli, runs, threads, training
 
-SMALL = threads.dense_step_flops((784, 512, 256, 10), 128)  # the default MLP
-LARGE = 10 * threads.SMALL_STEP_FLOPS
-
 
 def _blas_threads() -> list[int]:
     return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
@@ -29,36 +26,22 @@ needs_blas = pytest.mark.skipif(
 
 
 # ------------------------------------------------------------------------ the policy
-def test_step_flops_of_a_dense_stack() -> None:
-    # 2*B*n_in*n_out forward per layer; a training step is forward + two gradients
-    assert threads.dense_step_flops((3, 5, 2), 4, training=False) == 2 * 4 * (15 + 10)
-    assert threads.dense_step_flops((3, 5, 2), 4) == 6 * 4 * (15 + 10)
-    assert SMALL == 6 * 128 * (784 * 512 + 512 * 256 + 256 * 10)
-
-
-def test_the_default_mlp_is_small() -> None:
-    assert SMALL < threads.SMALL_STEP_FLOPS
-
-
-@pytest.mark.parametrize(("cpus", "idle"), [(1, 1.0), (2, 2.0), (8, 8.0), (8, 0.0)])
-def test_small_models_get_one_thread_however_idle_the_machine(cpus: int, idle: float) -> None:
-    assert threads.default_threads(SMALL, cpus=cpus, idle=idle) == 1
-
-
 @pytest.mark.parametrize(
     ("cpus", "idle", "expected"),
     [
         (2, 2.0, 2),  # quiet two-core machine: both
         (2, 1.6, 2),
         (2, 1.0, 1),  # one core busy elsewhere: threads would wait for it
+        (2, 0.4, 1),
         (2, 0.0, 1),  # fully loaded: one thread, never zero
         (8, 8.0, threads.MAX_DEFAULT_THREADS),
         (8, 3.2, 3),
         (2, 5.0, 2),  # never more than the CPUs
+        (1, 1.0, 1),
     ],
 )
-def test_large_models_get_the_idle_cores(cpus: int, idle: float, expected: int) -> None:
-    assert threads.default_threads(LARGE, cpus=cpus, idle=idle) == expected
+def test_the_default_is_the_idle_cpus(cpus: int, idle: float, expected: int) -> None:
+    assert threads.default_threads(cpus=cpus, idle=idle) == expected
 
 
 def test_idle_cpus_is_between_zero_and_the_cpu_count() -> None:
@@ -68,36 +51,105 @@ def test_idle_cpus_is_between_zero_and_the_cpu_count() -> None:
 
 @pytest.mark.parametrize("name", threads.THREAD_VARIABLES)
 def test_a_thread_variable_set_by_the_user_is_honoured(name: str) -> None:
-    choice = threads.choose(None, LARGE, environ={name: "3"}, cpus=8, idle=8.0)
+    choice = threads.choose(None, environ={name: "3"}, cpus=8, idle=8.0)
     assert (choice.threads, choice.source, choice.apply) == (3, name, False)
     assert choice.describe() == f"BLAS threads: 3 (from {name})"
 
 
 def test_an_empty_thread_variable_counts_as_unset() -> None:
-    choice = threads.choose(None, SMALL, environ={"OPENBLAS_NUM_THREADS": ""}, cpus=4)
-    assert choice.source == "default"
+    choice = threads.choose(None, environ={"OPENBLAS_NUM_THREADS": ""}, cpus=4, idle=4.0)
+    assert (choice.source, choice.threads) == ("default", 4)
 
 
 def test_threads_flag_beats_the_environment() -> None:
-    choice = threads.choose(2, SMALL, environ={"OPENBLAS_NUM_THREADS": "1"})
+    choice = threads.choose(2, environ={"OPENBLAS_NUM_THREADS": "1"})
     assert (choice.threads, choice.source, choice.apply) == (2, "--threads", True)
     assert choice.describe() == "BLAS threads: 2 (from --threads)"
 
 
 def test_threads_flag_must_be_positive() -> None:
     with pytest.raises(ValueError, match="--threads"):
-        threads.choose(0, SMALL, environ={})
+        threads.choose(0, environ={})
 
 
 def test_the_default_says_why_and_how_to_change_it() -> None:
-    small = threads.choose(None, SMALL, environ={}, cpus=2, idle=2.0)
-    assert small.describe() == "BLAS threads: 1 (default for this model size; --threads to change)"
-    large = threads.choose(None, LARGE, environ={}, cpus=2, idle=1.9)
-    assert large.describe() == (
-        "BLAS threads: 2 (default for this model size and 1.9 idle CPUs; --threads to change)"
+    quiet = threads.choose(None, environ={}, cpus=2, idle=1.9)
+    assert quiet.describe() == (
+        "BLAS threads: 2 (default for 1.9 idle CPUs, checked every epoch; --threads to change)"
     )
-    script = threads.choose(None, SMALL, environ={}, override="OPENBLAS_NUM_THREADS=N")
+    busy = threads.choose(None, environ={}, cpus=2, idle=0.3)
+    assert busy.describe().startswith("BLAS threads: 1 (default for 0.3 idle CPUs")
+    script = threads.choose(None, environ={}, idle=1.0, override="OPENBLAS_NUM_THREADS=N")
     assert script.describe().endswith("; OPENBLAS_NUM_THREADS=N to change)")
+
+
+# ------------------------------------------------------------- checked every epoch
+class _Clock:
+    """Stands in for ``/proc/stat`` and ``os.times``: ``tick(others, own)`` advances one
+    second on 2 CPUs in which other processes were busy ``others`` CPU-seconds and this
+    one ``own``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.idle, self.total, self.own = 0, 0, 0.0
+        monkeypatch.setattr(threads, "_proc_stat", lambda: (self.idle, self.total, 2))
+        monkeypatch.setattr(
+            threads.os, "times", lambda: type("T", (), {"user": self.own, "system": 0.0})()
+        )
+        monkeypatch.setattr(threads.os, "sysconf", lambda name: 100, raising=False)
+        monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+
+    def tick(self, others: float, own: float) -> None:
+        self.total += 200
+        self.idle += round(100 * (2.0 - others - own))
+        self.own += own
+
+
+def test_the_sampler_leaves_out_this_process_own_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _Clock(monkeypatch)
+    sampler = threads.CpuSampler()
+    clock.tick(others=0.0, own=2.0)  # both cores busy, with this run's own threads
+    assert sampler.available() == pytest.approx(2.0)
+    clock.tick(others=1.5, own=0.5)  # another job took one and a half cores
+    assert sampler.available() == pytest.approx(0.5)
+    clock.tick(others=0.25, own=1.0)
+    assert sampler.available() == pytest.approx(1.75)
+    assert sampler.available() is None  # no time passed
+
+
+@needs_blas
+def test_recheck_follows_the_load_from_the_second_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _Clock(monkeypatch)
+    said: list[str] = []
+    with threadpool_limits(limits=2, user_api="blas"):
+        recheck = threads.Recheck(threads.ThreadChoice(2, "default", 2.0), said.append)
+        clock.tick(others=1.8, own=0.2)  # busy already, but the start was measured
+        recheck.on_epoch_begin(0)
+        assert (recheck.threads, set(_blas_threads())) == (2, {2})
+        clock.tick(others=1.6, own=0.4)
+        recheck.on_epoch_begin(1)
+        assert (recheck.threads, set(_blas_threads())) == (1, {1})
+        clock.tick(others=1.6, own=0.4)
+        recheck.on_epoch_begin(2)  # still busy: no change, nothing said
+        clock.tick(others=0.0, own=1.0)
+        recheck.on_epoch_begin(3)
+        assert (recheck.threads, set(_blas_threads())) == (2, {2})
+        assert recheck.changes == [(1, 1, pytest.approx(0.4)), (3, 2, pytest.approx(2.0))]
+        assert said == [
+            "BLAS threads: 1 from epoch 2 (0.4 CPUs left idle)",
+            "BLAS threads: 2 from epoch 4 (2.0 CPUs left idle)",
+        ]
+
+
+@needs_blas
+@pytest.mark.parametrize("source", ["--threads", "OPENBLAS_NUM_THREADS"])
+def test_recheck_never_overrides_the_user(monkeypatch: pytest.MonkeyPatch, source: str) -> None:
+    clock = _Clock(monkeypatch)
+    with threadpool_limits(limits=2, user_api="blas"):
+        recheck = threads.Recheck(threads.ThreadChoice(2, source))
+        for epoch in range(3):
+            clock.tick(others=2.0, own=0.0)
+            recheck.on_epoch_begin(epoch)
+        assert (recheck.threads, recheck.changes, set(_blas_threads())) == (2, [], {2})
 
 
 # ----------------------------------------------------------------------- applying it
@@ -160,11 +212,17 @@ def _train(
 def test_train_uses_and_prints_the_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, lines, seen = _train([], tmp_path, monkeypatch, capsys, start=2)
-    assert code == 0
-    assert "BLAS threads: 1 (default for this model size; --threads to change)" in lines
-    assert len(seen) == 1
-    assert all(n == 1 for n in seen[0]), seen
+    for idle, expected in ((0.6, 1), (2.0, 2)):
+        monkeypatch.setattr(threads, "idle_cpus", lambda idle=idle: idle)
+        monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+        code, lines, seen = _train([], tmp_path, monkeypatch, capsys, start=3 - expected)
+        assert code == 0
+        assert (
+            f"BLAS threads: {expected} (default for {idle:.1f} idle CPUs, checked every "
+            "epoch; --threads to change)"
+        ) in lines
+        assert len(seen) == 1
+        assert all(n == expected for n in seen[0]), seen
 
 
 @needs_blas

@@ -214,12 +214,14 @@ def download_file(url: str, dest: Path, expected_sha256: str | None) -> None:
     larger than :data:`MAX_DOWNLOAD_BYTES` (announced or received) is refused without
     being read further, and decompression has :func:`_idx.gunzip`'s bounds.
     """
-    print(f"Downloading {url}", file=sys.stderr)
 
     def fetch_and_verify(out: IO[bytes]) -> None:
         chunks: list[bytes] = []
         request = urllib.request.Request(url, headers={"User-Agent": "beras"})
         with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
+            # said once a server answers: a machine without network sees no download
+            # lines, only the not-found message that lists what was tried
+            print(f"Downloading {url}", file=sys.stderr)
             length = response.headers.get("Content-Length")
             if length and not (length.isdigit() and int(length) <= MAX_DOWNLOAD_BYTES):
                 raise DatasetError(

@@ -172,6 +172,26 @@ def test_config_records_beras_data(
         assert _run(["evaluate", "--weights", "run/weights.npz"], capsys)[0] == 0
 
 
+def test_evaluate_falls_back_to_where_the_run_read_its_data(
+    no_mnist: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run trained with BERAS_DATA; later, in a shell without it, evaluate finds
+    nothing by searching and reads the folder config.json recorded, saying so."""
+    npz = _fake_mnist(no_mnist)
+    assert _run(["train", *QUICK, "--out", "run"], capsys)[0] == 0
+    monkeypatch.delenv("BERAS_DATA")
+    code, out, err = _run(["evaluate", "--weights", "run/weights.npz"], capsys)
+    assert code == 0, err
+    assert f"Data: {npz} (where the run read it, from config.json)" in out
+    npz.unlink()  # gone from there too: the usual not-found message
+    code, _, err = _run(["evaluate", "--weights", "run/weights.npz"], capsys)
+    assert code == 1
+    assert err.startswith("beras evaluate: error: MNIST was not found")
+
+
 def test_config_records_the_data_dir_flag(
     no_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

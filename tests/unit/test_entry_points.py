@@ -187,3 +187,21 @@ def test_assignment_without_data_prints_the_cli_message_and_exits_1(tmp_path: Pa
     assert str(empty / "mnist") in run.stderr  # where it looked
     assert "BERAS_DATA" in run.stderr.split("To provide the data:")[1]  # how to fix it
     assert not (tmp_path / "predictions.npy").exists()
+
+
+def test_assignment_help_describes_it_and_trains_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        assignment._run(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: assignment.py [-h]")
+    assert "predictions.npy" in out
+    assert "beras train --help" in out
+    with pytest.raises(SystemExit) as exit_:
+        assignment._run(["--epochs", "3"])
+    assert exit_.value.code == 2
+    assert "unrecognized arguments: --epochs 3" in capsys.readouterr().err
+    assert not (tmp_path / "predictions.npy").exists()

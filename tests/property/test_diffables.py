@@ -101,8 +101,9 @@ def _images(domain: Domain) -> bool:
     return any(len(i.shape) == 4 for i in domain.inputs)
 
 
+# ci budgets keep tests/property under a minute of CPU; `thorough` runs 10x each
 @pytest.mark.parametrize("domain", [d for d in domains() if not _images(d)], ids=lambda d: d.name)
-@settings(max_examples=budget(120))
+@settings(max_examples=budget(64))
 @given(data=st.data())
 def test_domain_passes_all_views(domain: Domain, data: st.DataObject) -> None:
     case = data.draw(cases(domain), label="case")
@@ -112,7 +113,7 @@ def test_domain_passes_all_views(domain: Domain, data: st.DataObject) -> None:
 # Image layers: each case costs ~10x a Dense case (a 4-D input, finite differences for
 # every entry); tests/property/test_cnn_layers.py draws more of them and pins their edges.
 @pytest.mark.parametrize("domain", [d for d in domains() if _images(d)], ids=lambda d: d.name)
-@settings(max_examples=budget(20))
+@settings(max_examples=budget(16))
 @given(data=st.data())
 def test_image_domain_passes_all_views(domain: Domain, data: st.DataObject) -> None:
     case = data.draw(cases(domain), label="case")
@@ -177,7 +178,7 @@ WITH_LOCAL_JACOBIAN = [d for d in domains() if getattr(d.cls, "has_local_jacobia
 
 
 @pytest.mark.parametrize("domain", WITH_LOCAL_JACOBIAN, ids=lambda d: d.name)
-@settings(max_examples=budget(20))
+@settings(max_examples=budget(12))
 @given(data=st.data())
 def test_vjp_with_hypothesis_chosen_upstream(domain: Domain, data: st.DataObject) -> None:
     """View (b) against view (a) with unique upstream entries hypothesis picks (and

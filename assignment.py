@@ -69,6 +69,7 @@ def _run(argv: list[str] | None = None) -> int:
     import argparse
 
     from beras.datasets import DatasetError, DatasetNotFoundError
+    from beras.runs import not_found_message
 
     parser = argparse.ArgumentParser(
         prog="assignment.py",
@@ -83,8 +84,14 @@ def _run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted: predictions.npy was not written.", file=sys.stderr)
         return 130
-    except (DatasetError, DatasetNotFoundError) as err:
-        # the message says where MNIST was looked for and how to provide it
+    except DatasetNotFoundError as err:
+        # where MNIST was looked for, and the command-line ways to provide it
+        print(
+            f"assignment.py: error: {not_found_message(err, 'mnist', 'assignment.py')}",
+            file=sys.stderr,
+        )
+        return 1
+    except DatasetError as err:
         print(f"assignment.py: error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -1,15 +1,12 @@
 """Peak memory of one CNN training step at B = 128: ``python -m benchmarks.cnn_memory``.
 
-The CNN is the usual small MNIST one, channels-last, float32::
-
-    Conv2D(32, 3) -> ReLU -> MaxPool2D -> Conv2D(64, 3) -> BatchNormalization -> ReLU
-    -> MaxPool2D -> Flatten -> Dropout(0.25) -> Dense(1600, 10) -> Softmax
-
-with categorical cross-entropy and Adam. One ``batch_step(training=True)`` (forward,
-gradients, update) is measured with ``tracemalloc`` (NumPy reports its array buffers to
-it), traced from before the model is created: the first step (which also creates the
-weights and Adam's state) and the next one. The budget is 1 GiB for either; the script
-exits with status 1 if a step exceeds it.
+The CNN is ``beras train --model cnn``'s (``beras.training.build_cnn``: two blocks of a
+3x3 "same" Conv2D, 2x2 max pooling, BatchNormalization and ReLU, then Flatten, Dropout,
+Dense(3136, 128), ReLU, Dropout, Dense(128, 10), Softmax), float32, with categorical
+cross-entropy and Adam. One ``batch_step(training=True)`` (forward, gradients, update) is
+measured with ``tracemalloc`` (NumPy reports its array buffers to it), traced from before
+the model is created: the first step (which also creates Adam's state) and the next one.
+The budget is 1 GiB for either; the script exits with status 1 if a step exceeds it.
 """
 
 from __future__ import annotations
@@ -17,33 +14,19 @@ from __future__ import annotations
 import argparse
 import sys
 import tracemalloc
-from typing import Any
 
 import numpy as np
 
 import beras
+from beras import training
 
 BUDGET = 2**30  # bytes
 
 
 def make_cnn(seed: int = 0) -> beras.SequentialModel:
-    """The benchmark CNN, compiled (float32 weights under the default floatx)."""
-    layers: list[Any] = [
-        beras.Conv2D(32, 3, seed=seed),
-        beras.ReLU(),
-        beras.MaxPool2D(),
-        beras.Conv2D(64, 3, seed=seed + 1),
-        beras.BatchNormalization(),
-        beras.ReLU(),
-        beras.MaxPool2D(),
-        beras.Flatten(),
-        beras.Dropout(0.25, seed=seed + 2),
-        beras.Dense(5 * 5 * 64, 10, "xavier", seed=seed + 3),
-        beras.Softmax(),
-    ]
-    model = beras.SequentialModel(layers)
-    model.compile(beras.Adam(1e-3), beras.CategoricalCrossEntropy(), beras.CategoricalAccuracy())
-    return model
+    """``beras train --model cnn``'s model, compiled (float32 weights)."""
+    cfg = training.TrainConfig(model="cnn", seed=seed)
+    return training.compile_model(training.build_model(cfg), cfg)
 
 
 def peak_step_bytes(batch: int = 128, seed: int = 0) -> tuple[int, int, float]:
@@ -54,7 +37,7 @@ def peak_step_bytes(batch: int = 128, seed: int = 0) -> tuple[int, int, float]:
     temporaries; the data batch itself is allocated before tracing starts.
     """
     rng = np.random.default_rng(seed)
-    x = rng.random((batch, 28, 28, 1), dtype=np.float32)
+    x = rng.random((batch, 784), dtype=np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)]
     tracemalloc.start()
     try:

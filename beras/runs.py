@@ -179,14 +179,23 @@ def _read_data(
 
 def _how_to_get(dataset: str, command: str = "train", fallback: bool = False) -> str:
     """The command-line ways to provide ``dataset`` (MNIST or Fashion-MNIST) to
-    ``beras COMMAND``."""
+    ``beras COMMAND``, or to ``python assignment.py`` (``command="assignment.py"``,
+    which takes no flags)."""
     spec = datasets.fashion_mnist.SPEC if dataset == "fashion-mnist" else datasets.mnist.SPEC
     files = " or ".join(spec.npz_names)
+    idx = "the four IDX files train-images-idx3-ubyte.gz ... t10k-labels-idx1-ubyte.gz"
+    if command == "assignment.py":
+        return (
+            f"To use {spec.title}:\n  - BERAS_DATA=PATH python assignment.py  (PATH holds "
+            f"{spec.folder}/ with {idx}, or {files})\n  - run it once with network access: "
+            f"{spec.title} is downloaded into {datasets.cache_dir() / spec.folder} and checked"
+            "\n  - or, without the data, beras train --dataset mnist-mini: the same MLP on "
+            "2,500 digits bundled with Beras"
+        )
     base = "beras evaluate --weights WEIGHTS" if command == "evaluate" else f"beras {command}"
     run = base if command == "evaluate" else f"{base} --dataset {dataset}"
     ways = [
-        f"{run} --data-dir PATH  (PATH holds the four IDX files "
-        f"train-images-idx3-ubyte.gz ... t10k-labels-idx1-ubyte.gz, or {files})",
+        f"{run} --data-dir PATH  (PATH holds {idx}, or {files})",
         f"BERAS_DATA=PATH {run}  (PATH holds {spec.folder}/ with those files)",
         f"run it once with network access: {spec.title} is downloaded into "
         f"{datasets.cache_dir() / spec.folder} and checked",

@@ -185,7 +185,10 @@ def test_assignment_without_data_prints_the_cli_message_and_exits_1(tmp_path: Pa
     assert "Traceback" not in run.stderr
     assert run.stderr.startswith("assignment.py: error: MNIST was not found")
     assert str(empty / "mnist") in run.stderr  # where it looked
-    assert "BERAS_DATA" in run.stderr.split("To provide the data:")[1]  # how to fix it
+    ways = run.stderr.split("To use MNIST:")[1]  # the command-line ways, as beras train's
+    assert "BERAS_DATA=PATH python assignment.py" in ways
+    assert "beras train --dataset mnist-mini" in ways
+    assert "load_data(" not in run.stderr  # no Python calls for a command-line user
     assert not (tmp_path / "predictions.npy").exists()
 
 

@@ -109,7 +109,7 @@ def _quick_model(out: str, num_searching: int, threads: int | None) -> str | Non
     )
     x_train, y_train, x_test, y_test = training.load_data("mnist-mini")
     model = training.compile_model(training.build_model(cfg), cfg)
-    with blas_threads.limit(blas_threads.choose(threads)) as line:
+    with blas_threads.limit(blas_threads.choose(threads, per_epoch=False)) as line:
         print(line)
         result = training.fit_and_evaluate(
             model, (x_train, y_train), (x_test, y_test), cfg, verbose=0

@@ -677,7 +677,7 @@ def evaluate(
             f"classes; the {name} test set has {x_test.shape[1]} inputs and labels up to "
             f"{int(y_test.max())}"
         )
-    choice = blas_threads.choose(threads)
+    choice = blas_threads.choose(threads, per_epoch=False)
     previous = beras_config.floatx()
     beras_config.set_floatx(floatx)
     try:

@@ -110,12 +110,15 @@ class ThreadChoice:
         source: ``"--threads"``, ``"default"``, or the environment variable's name.
         idle: the idle CPUs the default was based on (None if unknown or not the default).
         override: how the user changes it, named in the header line.
+        per_epoch: whether a :class:`Recheck` re-decides the default every epoch (a
+            training run) or not (an evaluation), as the header line says.
     """
 
     threads: int | None
     source: str
     idle: float | None = None
     override: str = "--threads"
+    per_epoch: bool = True
 
     @property
     def apply(self) -> bool:
@@ -127,7 +130,8 @@ class ThreadChoice:
         count = "as set" if self.threads is None else str(self.threads)
         if self.source == "default":
             idle = "unknown idle CPUs" if self.idle is None else f"{self.idle:.1f} idle CPUs"
-            why = f"default for {idle}, checked every epoch; {self.override} to change"
+            every = ", checked every epoch" if self.per_epoch else ""
+            why = f"default for {idle}{every}; {self.override} to change"
         else:
             why = f"from {self.source}"
         return f"BLAS threads: {count} ({why})"
@@ -139,6 +143,7 @@ def choose(
     cpus: int | None = None,
     idle: float | None = None,
     override: str = "--threads",
+    per_epoch: bool = True,
 ) -> ThreadChoice:
     """The thread count for a run: ``--threads``, else the environment, else the default.
 
@@ -148,6 +153,7 @@ def choose(
         cpus: the number of CPUs (default ``os.cpu_count()``).
         idle: how many CPUs are idle (default: measured now, for the default only).
         override: how the user overrides the default, for the header line.
+        per_epoch: False for a run without epochs to re-check at (an evaluation).
     """
     if requested is not None:
         if requested < 1:
@@ -160,7 +166,7 @@ def choose(
             return ThreadChoice(int(value) if value.isdigit() else None, name)
     if idle is None:
         idle = idle_cpus()
-    return ThreadChoice(default_threads(cpus, idle), "default", idle, override)
+    return ThreadChoice(default_threads(cpus, idle), "default", idle, override, per_epoch)
 
 
 class CpuSampler:

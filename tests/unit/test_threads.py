@@ -79,6 +79,8 @@ def test_the_default_says_why_and_how_to_change_it() -> None:
     )
     busy = threads.choose(None, environ={}, cpus=2, idle=0.3)
     assert busy.describe().startswith("BLAS threads: 1 (default for 0.3 idle CPUs")
+    once = threads.choose(None, environ={}, cpus=2, idle=2.0, per_epoch=False)
+    assert once.describe() == "BLAS threads: 2 (default for 2.0 idle CPUs; --threads to change)"
     script = threads.choose(None, environ={}, idle=1.0, override="OPENBLAS_NUM_THREADS=N")
     assert script.describe().endswith("; OPENBLAS_NUM_THREADS=N to change)")
 

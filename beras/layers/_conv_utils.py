@@ -1,16 +1,13 @@
 """Helpers shared by the convolution and pooling layers (channels-last, 2-D).
 
 Argument normalisation (``kernel_size``/``strides``/``padding`` as Keras accepts them),
-output lengths and TensorFlow's "same" padding, and the two halves of im2col:
-
-* :func:`im2col` copies every ``(kh, kw)`` window of a padded ``(B, H, W, C)`` input
-  into one contiguous ``(B, H', W', kh, kw, C)`` array, so a convolution is a single
-  ``(B·H'·W', kh·kw·C) @ (kh·kw·C, F)`` matrix product;
-* :func:`col2im` is its adjoint: it scatters ``(…, H', W', kh, kw, C)`` columns back
-  onto the padded input, summing where windows overlap.
-
-Neither loops over the batch or the output pixels: im2col is one strided view and one
-copy, col2im a loop over the ``kh·kw`` kernel offsets, each one strided slice.
+output lengths and TensorFlow's "same" padding, and :func:`im2col`, which copies every
+``(kh, kw)`` window of a padded ``(B, H, W, C)`` input into one contiguous
+``(B, H', W', kh, kw, C)`` array (one strided view and one copy, no loop over the batch
+or the output pixels), so a convolution is a single ``(B·H'·W', kh·kw·C) @ (kh·kw·C, F)``
+matrix product. Its adjoint, scattering columns back onto the input, is fused with the
+input gradient's products in :class:`~beras.layers.Conv2D` (one strided slice per kernel
+offset, :func:`window_slice`).
 """
 
 from __future__ import annotations
@@ -142,35 +139,10 @@ def im2col(
     return out
 
 
-def col2im(
-    cols: np.ndarray,
-    padded_shape: tuple[int, ...],
-    strides: tuple[int, int],
-) -> np.ndarray:
-    """The adjoint of :func:`im2col`: ``(B, H', W', kh, kw, C)`` summed into ``padded_shape``."""
-    _, oh, ow, kh, kw, _ = cols.shape
-    out = np.zeros(padded_shape, dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            rows, columns = window_slice(i, j, (oh, ow), strides)
-            out[:, rows, columns, :] += cols[:, :, :, i, j, :]
-    return out
-
-
 def crop(xp: np.ndarray, hw_pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
     """Undo :func:`pad`: the interior of ``xp`` (a view)."""
     (top, bottom), (left, right) = hw_pads
     return xp[..., top : xp.shape[-3] - bottom, left : xp.shape[-2] - right, :]
-
-
-def spatial_input_shape(x: np.ndarray, owner: object) -> None:
-    """A ``ValueError`` unless ``x`` is ``(batch, height, width, channels)``."""
-    if x.ndim != 4:
-        hint = " (a single image? add a batch axis: x[None])" if x.ndim == 3 else ""
-        raise ValueError(
-            f"{owner} expected inputs of rank 4, (batch, height, width, channels), got shape "
-            f"{x.shape}{hint}"
-        )
 
 
 def check_seed(seed: Any, owner: str) -> int | np.random.Generator | None:

@@ -105,3 +105,11 @@ def test_leaky_relu_gradient_is_one_above_zero_alpha_below_and_zero_at_zero(alph
 def test_leaky_relu_forward_is_x_above_zero_and_alpha_x_below(alpha):
     x = np.array([[-2.0, -0.5, 0.0, 0.5, 3.0]])
     np.testing.assert_array_equal(LeakyReLU(alpha)(x), np.where(x > 0, x, alpha * x))
+
+
+def test_get_accepts_the_keras_class_name_spelling() -> None:
+    """``"LeakyReLU"`` (Keras's class name) is ``"leaky_relu"``, case-insensitively."""
+    from beras import activations
+
+    for name in ("LeakyReLU", "leakyrelu", "leaky-relu", "Leaky_ReLU"):
+        assert type(activations.get(name)) is activations.LeakyReLU, name

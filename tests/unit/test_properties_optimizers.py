@@ -22,7 +22,7 @@ import pytest
 
 from beras import optimizers
 from beras.core import Variable
-from beras.optimizers import Adam, BasicOptimizer, RMSProp
+from beras.optimizers import SGD, Adam, BasicOptimizer, RMSProp
 
 
 def _names(message: str, *facts: str) -> None:
@@ -42,9 +42,12 @@ def test_documented_defaults_are_used():
     assert adam.amsgrad is False
     rms = RMSProp(0.01)
     assert (rms.learning_rate, rms.beta, rms.epsilon) == (0.01, 0.9, 1e-6)
+    sgd = SGD()
+    assert (sgd.learning_rate, sgd.momentum, sgd.nesterov) == (0.01, 0.0, False)
 
 
 HYPERPARAMETERS = [
+    (SGD, "momentum", "unit"),
     (RMSProp, "beta", "unit"),
     (RMSProp, "epsilon", "positive"),
     (Adam, "beta_1", "unit"),
@@ -152,10 +155,117 @@ def test_non_float_parameter_error_names_its_type_and_index():
     _names(str(err.value), "RMSProp.apply_gradients", "list", "index 1")
 
 
-def test_an_overflowing_step_is_one_clear_error_not_a_numpy_warning():
+@pytest.mark.parametrize("cls", [BasicOptimizer, SGD])
+def test_an_overflowing_step_is_one_clear_error_not_a_numpy_warning(cls):
     p = Variable(np.ones(3, dtype=np.float32))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(FloatingPointError, match="no parameter was updated"):
-            BasicOptimizer(1e6).apply_gradients([p], [np.full(3, 1e33, np.float32)])
+            cls(1e6).apply_gradients([p], [np.full(3, 1e33, np.float32)])
     np.testing.assert_array_equal(p, [1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_sgd_updates_every_parameter(momentum):
+    params = [Variable(np.ones(2)), Variable(np.ones(3))]
+    SGD(0.5, momentum=momentum).apply_gradients(params, [np.ones(2), np.full(3, 2.0)])
+    np.testing.assert_allclose(params[0], [0.5, 0.5])
+    np.testing.assert_allclose(params[1], [0.0, 0.0, 0.0])
+
+
+# ----------------------------------------------------------------------------- state
+def _stepped(opt):
+    params = [Variable(np.ones(2)), Variable(np.ones((2, 3)))]
+    opt.apply_gradients(params, [np.full(2, 0.5), np.full((2, 3), -0.25)])
+    return params
+
+
+@pytest.mark.parametrize(
+    ("opt", "slots", "config"),
+    [
+        (SGD(0.1), [], ["momentum", "nesterov"]),
+        (SGD(0.1, momentum=0.9), ["velocity"], ["momentum", "nesterov"]),
+        (RMSProp(0.1), ["v"], ["beta", "epsilon"]),
+        (Adam(0.1), ["m", "v"], ["beta_1", "beta_2", "epsilon", "amsgrad"]),
+    ],
+    ids=["sgd", "sgd-momentum", "rmsprop", "adam"],
+)
+def test_state_entries_are_named_as_documented(opt, slots, config):
+    params = _stepped(opt)
+    keys = set(opt.get_state(params))
+    assert {k.split("/")[1] for k in keys if k.startswith("config/")} == set(config)
+    assert {k for k in keys if k.startswith("slots/")} == {
+        f"slots/{slot}/{i}" for slot in slots for i in range(len(params))
+    }
+
+
+def test_a_fresh_optimizers_state_round_trips():
+    fresh, other = Adam(0.1), Adam(0.1)
+    params = [Variable(np.ones(2))]
+    state = fresh.get_state(params)
+    assert int(state["iterations"]) == 0
+    other.set_state(state, params)  # iterations 0 is valid
+    assert other.iterations == 0
+
+
+def _state(opt=None):
+    opt = opt or Adam(0.1)
+    params = _stepped(opt)
+    return opt, params, {k: np.array(v) for k, v in opt.get_state(params).items()}
+
+
+@pytest.mark.parametrize(
+    ("entry", "value"),
+    [
+        ("learning_rate", np.float64(0.0)),
+        ("learning_rate", np.float64(-0.1)),
+        ("learning_rate", np.float64(np.inf)),
+        ("learning_rate", np.array([0.1])),  # not a scalar
+        ("learning_rate", np.int64(1)),  # not a float
+        ("iterations", np.int64(-1)),
+        ("iterations", np.float64(2.0)),  # not an integer type
+        ("iterations", np.array([2])),
+    ],
+)
+def test_set_state_refuses_a_bad_scalar_and_changes_nothing(entry, value):
+    opt, params, state = _state()
+    before = opt.get_state(params)
+    state[entry] = np.asarray(value)
+    with pytest.raises(ValueError) as err:
+        opt.set_state(state, params)
+    _names(str(err.value), "Adam.set_state", entry, "nothing was changed")
+    after = opt.get_state(params)
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_set_state_lists_every_problem_in_one_message():
+    opt, params, state = _state()
+    state["a_stray_entry"] = np.zeros(1)  # sorts before the slots
+    state["slots/m/7"] = np.zeros(2)  # names a variable that does not exist
+    state["slots/v/0"] = np.zeros(5)  # a wrong shape, after both
+    with pytest.raises(ValueError) as err:
+        opt.set_state(state, params)
+    message = str(err.value)
+    assert message.startswith("Adam.set_state: the state does not fit this optimizer (nothing ")
+    problems = message.split("(nothing was changed): ")[1].split("; ")
+    assert len(problems) == 3, message
+    _names(problems[0], "unexpected entry 'a_stray_entry'")
+    _names(problems[1], "'slots/m/7' names variable 7")
+    _names(problems[2], "slots/v/0: expected shape (2,)")
+
+
+def test_set_state_needs_a_mapping_and_says_what_came():
+    with pytest.raises(TypeError) as err:
+        Adam(0.1).set_state([1, 2], [Variable(np.ones(2))])
+    _names(str(err.value), "Adam.set_state", "got list")
+
+
+def test_set_state_keeps_its_own_copy_of_the_arrays():
+    opt, params, state = _state()
+    opt.set_state(state, params)
+    expected = {k: v.copy() for k, v in opt.get_state(params).items()}
+    for value in state.values():  # the caller reuses its arrays
+        if value.dtype.kind == "f" and value.ndim:
+            value[...] = 123.0
+    after = opt.get_state(params)
+    assert all(np.array_equal(expected[k], after[k]) for k in expected)

@@ -67,3 +67,27 @@ def test_local_jacobian_is_the_identity_of_each_sample() -> None:
     flat = Reshape((-1,))
     flat(np.zeros((2, 3, 2)))
     np.testing.assert_array_equal(np.asarray(flat.get_input_gradients()[0]), np.eye(6))
+
+
+@pytest.mark.parametrize("layer", [Flatten(), Reshape((1,))], ids=["Flatten", "Reshape"])
+def test_output_shape_of_a_batch_of_scalars_and_of_unknown_sizes(layer) -> None:
+    """A rank-1 input is a batch of scalars: one feature each, as Keras has it. An
+    unknown non-batch size makes the feature count unknown, with the batch size kept."""
+    assert layer.compute_output_shape((4,)) == (4, 1)
+    assert layer(np.arange(4.0)).shape == (4, 1)
+    unknown = layer.compute_output_shape((7, None, 3))
+    assert unknown[0] == 7
+    with pytest.raises(ValueError) as err:
+        layer.compute_output_shape(())
+    assert repr(layer) in str(err.value)
+    assert "batch axis" in str(err.value)
+
+
+def test_dense_output_shape_error_says_what_it_expected() -> None:
+    from beras.layers import Dense
+
+    layer = Dense(5, 3)
+    assert layer.compute_output_shape((None, 5)) == (None, 3)
+    with pytest.raises(ValueError) as err:
+        layer.compute_output_shape((None, 4))
+    assert str(err.value) == f"{layer!r} expected inputs of shape (batch, 5), got (None, 4)"

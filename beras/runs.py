@@ -163,7 +163,7 @@ def _read_data(
     except datasets.DatasetNotFoundError as err:
         # a data folder the user named (--data-dir or BERAS_DATA) that holds no MNIST is
         # an error, never a silent switch to the small dataset
-        named = cfg.data_dir is not None or bool(os.environ.get("BERAS_DATA"))
+        named = cfg.data_dir is not None or bool(datasets.named_folders())
         if not (fallback and cfg.dataset == "mnist" and not named):
             raise
         cfg = dataclasses.replace(cfg, dataset="mnist-mini")

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import fashion_mnist, mnist, mnist_mini
 from ._errors import ChecksumError, DatasetError, DatasetNotFoundError
-from ._fetch import cache_dir, locate_dataset
+from ._fetch import DATA_ENV, cache_dir, locate_dataset, search_roots
 
 __all__ = [
     "DATASETS",
@@ -36,6 +36,7 @@ __all__ = [
     "locate",
     "mnist",
     "mnist_mini",
+    "named_folders",
     "title",
 ]
 
@@ -94,6 +95,11 @@ def class_names(name: str) -> list[str] | None:
 
 
 _SPECS = {"mnist": mnist.SPEC, "fashion-mnist": fashion_mnist.SPEC}
+
+
+def named_folders() -> list[Path]:
+    """The data folders the user named in ``$BERAS_DATA`` (in search order; empty if unset)."""
+    return [folder for label, folder in search_roots() if label == DATA_ENV]
 
 
 def locate(name: str, path: str | os.PathLike[str] | None = None) -> tuple[str, Path | None] | None:

@@ -1,0 +1,128 @@
+"""Properties of the convolution family that mutation testing showed unguarded.
+
+* Every bad constructor argument is an error naming the layer (its class name, as written)
+  and the argument.
+* ``repr`` shows the constructor arguments that differ from the defaults.
+* Max pooling conserves the upstream gradient: every window sends its upstream value to
+  exactly one element of the input (never to a padded position), whatever the ties.
+* Gradients and outputs keep NumPy's promotion of the input and upstream dtypes; dropout
+  keeps its input's dtype.
+* Dropout at rate 0 is the identity and draws no random numbers; ``get_state`` hands out
+  copies that later steps do not change.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from beras.core import Variable
+from beras.layers import AveragePooling2D, BatchNormalization, Conv2D, Dropout, MaxPool2D
+from beras.optimizers import SGD, Adam, RMSProp
+
+
+def _names(message: str, *facts: str) -> None:
+    """Each fact appears in the message as a whole word (case-sensitive)."""
+    for fact in facts:
+        assert re.search(rf"(?<!\w){re.escape(fact)}(?!\w)", message), (fact, message)
+
+
+BAD_ARGUMENTS = [
+    (Conv2D, {"filters": 0, "kernel_size": 3}, "filters"),
+    (Conv2D, {"filters": 2, "kernel_size": 0}, "kernel_size"),
+    (Conv2D, {"filters": 2, "kernel_size": 3, "strides": (1, 0)}, "strides"),
+    (Conv2D, {"filters": 2, "kernel_size": 3, "padding": "full"}, "padding"),
+    (Conv2D, {"filters": 2, "kernel_size": 3, "seed": -1}, "seed"),
+    (MaxPool2D, {"pool_size": 0}, "pool_size"),
+    (MaxPool2D, {"strides": -2}, "strides"),
+    (AveragePooling2D, {"padding": "causal"}, "padding"),
+    (Dropout, {"rate": 1.0}, "rate"),
+    (Dropout, {"rate": 0.5, "seed": "seven"}, "seed"),
+    (BatchNormalization, {"momentum": 1.5}, "momentum"),
+    (BatchNormalization, {"epsilon": 0.0}, "epsilon"),
+]
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "what"), BAD_ARGUMENTS, ids=[f"{c.__name__}-{w}" for c, _, w in BAD_ARGUMENTS]
+)
+def test_a_bad_argument_names_the_layer_and_the_argument(cls, kwargs, what):
+    with pytest.raises((ValueError, TypeError)) as err:
+        cls(**kwargs)
+    _names(str(err.value), cls.__name__, what)
+
+
+def test_batch_normalization_repr_shows_a_non_default_axis():
+    assert repr(BatchNormalization()) == "BatchNormalization()"
+    assert repr(BatchNormalization(axis=1)) == "BatchNormalization(axis=1)"
+    assert repr(BatchNormalization(axis=-2)) == "BatchNormalization(axis=-2)"
+
+
+# ------------------------------------------------------------------------ max pooling
+POOLS = [
+    MaxPool2D(2),
+    MaxPool2D(3, strides=1, padding="same"),
+    MaxPool2D(2, strides=1),
+    MaxPool2D((3, 2), strides=(2, 3), padding="same"),
+]
+
+
+@pytest.mark.parametrize("pool", POOLS, ids=repr)
+@pytest.mark.parametrize("values", ["ties", "distinct", "non-positive"])
+def test_max_pool_sends_each_window_gradient_to_one_real_element(pool, values):
+    rng = np.random.default_rng(3)
+    shape = (2, 5, 7, 3)
+    x = {
+        "ties": rng.integers(-1, 2, size=shape).astype(float),  # many equal maxima
+        "distinct": rng.normal(size=shape),
+        "non-positive": -np.abs(rng.normal(size=shape)) * (rng.random(shape) < 0.5),
+    }[values]
+    out = pool(x)
+    up = rng.uniform(0.5, 2.0, size=out.shape)
+    (dx,) = pool.compose_input_gradients([up])
+    dx = np.asarray(dx)
+    assert dx.shape == x.shape
+    # conservation: nothing lost to padding, nothing counted twice
+    np.testing.assert_allclose(dx.sum(), up.sum(), rtol=1e-12)
+    assert np.all(dx[dx != 0] > 0)
+
+
+@pytest.mark.parametrize("pool", [MaxPool2D(2), MaxPool2D(2, strides=1), AveragePooling2D(2)])
+@pytest.mark.parametrize(
+    ("x_dtype", "up_dtype"), [(np.float32, np.float64), (np.float64, np.float32)]
+)
+def test_pooling_gradients_promote_input_and_upstream_dtypes(pool, x_dtype, up_dtype):
+    x = np.random.default_rng(4).normal(size=(2, 4, 6, 3)).astype(x_dtype)
+    out = pool(x)
+    (dx,) = pool.compose_input_gradients([np.ones(out.shape, dtype=up_dtype)])
+    assert np.asarray(dx).dtype == np.result_type(x_dtype, up_dtype)
+
+
+# ---------------------------------------------------------------------------- dropout
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_keeps_its_input_dtype(dtype):
+    layer = Dropout(0.5, seed=1)
+    x = np.ones((4, 6), dtype=dtype)
+    assert layer(x, training=True).dtype == dtype
+    assert layer(x, training=False).dtype == dtype
+
+
+def test_dropout_at_rate_zero_is_the_identity_and_draws_nothing():
+    layer = Dropout(0.0, seed=1)
+    before = layer.rng.bit_generator.state
+    x = np.random.default_rng(5).normal(size=(3, 4))
+    np.testing.assert_array_equal(layer(x, training=True), x)
+    assert layer.rng.bit_generator.state == before
+
+
+# ---------------------------------------------------------------------- optimizer state
+@pytest.mark.parametrize("opt", [Adam(0.1), RMSProp(0.1), SGD(0.1, momentum=0.9)], ids=repr)
+def test_get_state_hands_out_copies(opt):
+    params = [Variable(np.ones(3))]
+    opt.apply_gradients(params, [np.full(3, 0.5)])
+    state = opt.get_state(params)
+    kept = {k: np.array(v, copy=True) for k, v in state.items()}
+    opt.apply_gradients(params, [np.full(3, 0.5)])
+    assert all(np.array_equal(state[k], kept[k]) for k in kept)

@@ -126,3 +126,13 @@ def test_get_state_hands_out_copies(opt):
     kept = {k: np.array(v, copy=True) for k, v in state.items()}
     opt.apply_gradients(params, [np.full(3, 0.5)])
     assert all(np.array_equal(state[k], kept[k]) for k in kept)
+
+
+def test_unseeded_dropout_layers_draw_independent_masks():
+    """Each unseeded layer seeds its own generator from the global one over 2**63
+    values: forty layers never share a mask (a small seed range would)."""
+    from beras.utils import set_random_seed
+
+    set_random_seed(0)
+    masks = {Dropout(0.5)(np.ones((1, 64)), training=True).tobytes() for _ in range(40)}
+    assert len(masks) == 40

@@ -136,3 +136,57 @@ def test_unseeded_dropout_layers_draw_independent_masks():
     set_random_seed(0)
     masks = {Dropout(0.5)(np.ones((1, 64)), training=True).tobytes() for _ in range(40)}
     assert len(masks) == 40
+
+
+def test_batch_normalization_momentum_takes_both_ends_of_its_range():
+    assert BatchNormalization(momentum=0.0).momentum == 0.0
+    assert BatchNormalization(momentum=1.0).momentum == 1.0
+    for bad in (-0.01, 1.01):
+        with pytest.raises(ValueError) as err:
+            BatchNormalization(momentum=bad)
+        _names(str(err.value), "BatchNormalization", "momentum")
+
+
+@pytest.mark.parametrize(("shape", "axis"), [((4, 3, 5), 1), ((4, 3, 5), -2), ((3, 2, 4, 5), 2)])
+def test_batch_normalization_on_an_inner_feature_axis_matches_a_reference(float64, shape, axis):
+    """Features on any axis (the one before last included): statistics over every other
+    axis, as a plain NumPy computation gives them."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(2.0, 3.0, size=shape)
+    layer = BatchNormalization(axis=axis, epsilon=1e-3)
+    out = np.asarray(layer(x, training=True))
+    others = tuple(i for i in range(len(shape)) if i != axis % len(shape))
+    mean = x.mean(axis=others, keepdims=True)
+    var = x.var(axis=others, keepdims=True)
+    np.testing.assert_allclose(out, (x - mean) / np.sqrt(var + 1e-3), atol=1e-10)
+    up = rng.normal(size=shape)
+    (dx,) = layer.compose_input_gradients([up])
+    n = x.size // shape[axis]
+    xhat = (x - mean) / np.sqrt(var + 1e-3)
+    expected = (
+        (
+            n * up
+            - up.sum(axis=others, keepdims=True)
+            - xhat * (up * xhat).sum(axis=others, keepdims=True)
+        )
+        / n
+        / np.sqrt(var + 1e-3)
+    )
+    np.testing.assert_allclose(np.asarray(dx), expected, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("w_dtype", "up_dtype"), [("float64", np.float32), ("float32", np.float64)]
+)
+def test_conv_input_gradient_promotes_kernel_and_upstream_dtypes(w_dtype, up_dtype):
+    from beras import config
+
+    previous = config.floatx()
+    config.set_floatx(w_dtype)
+    try:
+        layer = Conv2D(2, 3, seed=0)
+        out = layer(np.ones((1, 4, 4, 1)))
+    finally:
+        config.set_floatx(previous)
+    (dx,) = layer.compose_input_gradients([np.ones(out.shape, dtype=up_dtype)])
+    assert np.asarray(dx).dtype == np.result_type(w_dtype, up_dtype)

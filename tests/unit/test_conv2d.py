@@ -332,3 +332,14 @@ def test_the_input_is_never_written_even_when_it_is_its_own_columns(float64):
             layer(scale * x)
         layer(x)
     np.testing.assert_array_equal(x, kept)
+
+
+def test_a_block_held_anywhere_else_is_never_overwritten(float64):
+    layer = make(3, 3, 2, seed=1)
+    x = np.random.default_rng(9).normal(size=(2, 5, 5, 2))
+    layer(x)
+    held = layer._block  # one more reference than the layer's own
+    kept = held.copy()
+    layer(2 * x)
+    assert layer._block is not held
+    np.testing.assert_array_equal(held, kept)

@@ -112,7 +112,7 @@ class Conv2D(Diffable):
                 f"{self!r} expected a known positive channel count, got input shape {tuple(shape)}"
             )
         return cu.check_spatial(
-            (0, *shape[1:]), self.kernel_size, self.strides, self.padding, repr(self), "kernel"
+            tuple(shape), self.kernel_size, self.strides, self.padding, repr(self), "kernel"
         )
 
     def build(self, input_shape: tuple[Any, ...]) -> None:

@@ -53,7 +53,7 @@ class _Pooling2D(Diffable):
                 f"shape {tuple(shape)}{hint}"
             )
         return cu.check_spatial(
-            (0, *shape[1:]) if shape[0] is None else tuple(shape),
+            tuple(shape),
             self.pool_size,
             self.strides,
             self.padding,

@@ -190,3 +190,62 @@ def test_conv_input_gradient_promotes_kernel_and_upstream_dtypes(w_dtype, up_dty
         config.set_floatx(previous)
     (dx,) = layer.compose_input_gradients([np.ones(out.shape, dtype=up_dtype)])
     assert np.asarray(dx).dtype == np.result_type(w_dtype, up_dtype)
+
+
+# ------------------------------------------------------------- repr and messages, exactly
+@pytest.mark.parametrize(
+    ("layer", "text"),
+    [
+        (Conv2D(2, 3), "Conv2D(2, kernel_size=(3, 3))"),
+        (
+            Conv2D(2, 3, strides=2, padding="same"),
+            "Conv2D(2, kernel_size=(3, 3), strides=(2, 2), padding='same')",
+        ),
+        (Conv2D(2, 3, strides=(1, 2)), "Conv2D(2, kernel_size=(3, 3), strides=(1, 2))"),
+        (Conv2D(2, 3, strides=(2, 1)), "Conv2D(2, kernel_size=(3, 3), strides=(2, 1))"),
+        (MaxPool2D(), "MaxPool2D(pool_size=(2, 2))"),
+        (MaxPool2D(3, strides=1), "MaxPool2D(pool_size=(3, 3), strides=(1, 1))"),
+        (MaxPool2D(2, padding="same"), "MaxPool2D(pool_size=(2, 2), padding='same')"),
+        (
+            AveragePooling2D(2, strides=1, padding="SAME"),
+            "AveragePooling2D(pool_size=(2, 2), strides=(1, 1), padding='same')",
+        ),
+    ],
+)
+def test_repr_is_the_constructor_call_without_defaults(layer, text):
+    assert repr(layer) == text
+
+
+RANK = "expected inputs of rank 4, (batch, height, width, channels), got shape"
+
+
+@pytest.mark.parametrize("layer", [Conv2D(2, 3), MaxPool2D()], ids=repr)
+def test_shape_errors_say_exactly_what_was_expected(layer):
+    def message(f):
+        with pytest.raises(ValueError) as err:
+            f()
+        return str(err.value)
+
+    assert message(lambda: layer(np.ones((4, 4, 3)))) == (
+        f"{layer!r} {RANK} (4, 4, 3) (a single image? add a batch axis: x[None])"
+    )
+    assert message(lambda: layer(np.ones((1, 4, 4, 3, 1)))) == f"{layer!r} {RANK} (1, 4, 4, 3, 1)"
+    window = "kernel (3, 3)" if isinstance(layer, Conv2D) else "pool window (2, 2)"
+    assert message(lambda: layer.compute_output_shape((None, 1, 4, 3))) == (
+        f"{layer!r}: the {window} is larger than the (padded) input of height and width "
+        "(1, 4), from an input of shape (None, 1, 4, 3) with padding='valid'; use a larger "
+        "input, a smaller window or padding='same'"
+    )
+    assert layer.compute_output_shape((None, 6, 4, 3))[0] is None
+    assert layer.compute_output_shape((5, 6, 4, 3))[0] == 5
+
+
+def test_a_channel_mismatch_names_the_built_channels():
+    layer = Conv2D(2, 3)
+    layer(np.ones((1, 4, 4, 3)))
+    with pytest.raises(ValueError) as err:
+        layer(np.ones((1, 4, 4, 2)))
+    assert str(err.value) == (
+        "Conv2D(2, kernel_size=(3, 3)) was built for inputs with 3 channels (kernel "
+        "(3, 3, 3, 2)), got inputs of shape (1, 4, 4, 2) with 2 channels"
+    )

@@ -147,7 +147,17 @@ def test_batch_normalization_momentum_takes_both_ends_of_its_range():
         _names(str(err.value), "BatchNormalization", "momentum")
 
 
-@pytest.mark.parametrize(("shape", "axis"), [((4, 3, 5), 1), ((4, 3, 5), -2), ((3, 2, 4, 5), 2)])
+@pytest.mark.parametrize(
+    ("shape", "axis"),
+    [
+        ((4, 3, 5), 1),
+        ((4, 3, 5), -2),
+        ((3, 2, 4, 5), 2),
+        ((4, 3, 5), -1),  # features last, 5 not dividing 4 * 3
+        ((6, 5), -1),
+        ((2, 3, 4, 5), -1),
+    ],
+)
 def test_batch_normalization_on_an_inner_feature_axis_matches_a_reference(float64, shape, axis):
     """Features on any axis (the one before last included): statistics over every other
     axis, as a plain NumPy computation gives them."""
@@ -249,3 +259,22 @@ def test_a_channel_mismatch_names_the_built_channels():
         "Conv2D(2, kernel_size=(3, 3)) was built for inputs with 3 channels (kernel "
         "(3, 3, 3, 2)), got inputs of shape (1, 4, 4, 2) with 2 channels"
     )
+
+
+def test_batch_normalization_refuses_the_batch_axis_in_every_spelling():
+    for axis in (0, -3):
+        with pytest.raises(ValueError) as err:
+            BatchNormalization(axis=axis)(np.ones((2, 3, 4)), training=True)
+        _names(str(err.value), "not the batch axis")
+
+
+def test_a_seeded_conv_draws_its_bias_from_its_seed_too():
+    def weights(seed):
+        layer = Conv2D(2, 3, bias_initializer="normal", seed=seed)
+        layer.build((None, 5, 5, 1))
+        return np.asarray(layer.kernel).copy(), np.asarray(layer.bias).copy()
+
+    (k1, b1), (k2, b2), (_, b3) = weights(4), weights(4), weights(5)
+    np.testing.assert_array_equal(k1, k2)
+    np.testing.assert_array_equal(b1, b2)
+    assert not np.array_equal(b1, b3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -27,7 +28,12 @@ class WeightsFileError(BadFileError):
 def save(path: str | os.PathLike[str], arrays: Mapping[str, Any]) -> None:
     """Write ``arrays`` to ``path`` as ``.npz``, atomically (see :func:`beras.fileio.atomic_write`)."""
     named: dict[str, Any] = {k: np.asarray(v) for k, v in arrays.items()}
-    atomic_write(path, lambda f: np.savez(f, **named))
+    # the archive is built in memory first: np.savez (NumPy 1.x) leaves its ZipFile open
+    # when interrupted (Ctrl-C), and that ZipFile, closed later by the garbage collector
+    # on a temporary file atomic_write had already closed, printed a traceback
+    buffer = io.BytesIO()
+    np.savez(buffer, **named)
+    atomic_write(path, buffer.getvalue())
 
 
 def load_into(path: str | os.PathLike[str], targets: Mapping[str, np.ndarray], owner: str) -> None:

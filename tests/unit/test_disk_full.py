@@ -1,6 +1,6 @@
 """A full disk or a failing device while saving: a clear error, nothing lost.
 
-ENOSPC and EIO are simulated at each step of a save (the data written by ``np.savez``,
+ENOSPC and EIO are simulated at each step of a save (the archive's bytes as they are written,
 the fsync) during ``save_weights``, during ``ModelCheckpoint`` inside ``fit`` and during
 ``beras train``. Every time: :class:`beras.fileio.WriteError` naming the file, the
 previous checkpoint intact and loadable, no temporary file left, and the model keeps
@@ -51,16 +51,20 @@ def _fail_on(monkeypatch: pytest.MonkeyPatch, step: str, code: str, after: int =
     """Make the ``after+1``-th save fail at ``step`` ("data": mid-way through the bytes)."""
     calls = {"n": 0}
     if step == "data":
-        real = checkpoint.np.savez
+        real = checkpoint.atomic_write
 
-        def savez(f, **arrays):  # type: ignore[no-untyped-def]
+        def atomic_write(path, content):  # type: ignore[no-untyped-def]
             calls["n"] += 1
-            if calls["n"] > after:
-                f.write(b"PK\x03\x04 the first bytes of the new file")
-                raise _failure(code)
-            real(f, **arrays)
+            if calls["n"] <= after:
+                return real(path, content)
 
-        monkeypatch.setattr(checkpoint.np, "savez", savez)
+            def first_bytes_then_fail(f):  # type: ignore[no-untyped-def]
+                f.write(bytes(content)[:16])  # the first bytes of the new file
+                raise _failure(code)
+
+            return real(path, first_bytes_then_fail)
+
+        monkeypatch.setattr(checkpoint, "atomic_write", atomic_write)
     else:
         real_fsync = os.fsync
 

@@ -30,6 +30,9 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("BERAS_DATASET_MIRRORS", "")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("BERAS_DATA", raising=False)
+    # a fixed thread count: the default follows the machine's load epoch by epoch, and
+    # another count sums in another order (README, "Reproducible")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
 
 
 def _run(argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -147,7 +147,7 @@ def _keep_where(keep: np.ndarray, up: Any) -> np.ndarray:
     """
     up = np.asarray(up)
     if up.dtype not in (np.float32, np.float64) or up.shape != keep.shape:
-        return np.where(keep, up, 0).astype(np.result_type(up), copy=False)
+        return np.where(keep, up, 0)  # a Python 0 never widens up's dtype
     bits = np.dtype(f"u{up.dtype.itemsize}")
     mask = np.negative(keep.view(np.uint8), dtype=bits)  # all ones where kept, else 0
     np.bitwise_and(up.view(bits), mask, out=mask)

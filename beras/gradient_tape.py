@@ -63,7 +63,9 @@ class GradientTape:
     def gradient(self, target: Any, sources: Any) -> Any:
         """d(sum of ``target``)/d(each source), aligned with ``sources``.
 
-        Sources the target does not depend on get ``None`` (as in TensorFlow).
+        Sources the target does not depend on get ``None`` (as in TensorFlow). Every
+        other gradient is a new array of its source's shape and float dtype, even where a
+        layer's ``compose_*_gradients`` returned a broadcastable or wider array.
         """
         single = not isinstance(sources, (list, tuple))
         source_list = [sources] if single else list(sources)
@@ -117,13 +119,9 @@ class GradientTape:
             if found is None:
                 result.append(None)
                 continue
-            grad = np.asarray(found)
-            dtype = result_float_dtype(source)
-            if grad.dtype != dtype:
-                grad = grad.astype(dtype)
-            if grad.shape != np.shape(source):
-                grad = np.broadcast_to(grad, np.shape(source)).copy()
-            result.append(Tensor(grad))
+            # a fresh array of the source's shape and float dtype, whatever a layer returned
+            shaped = np.broadcast_to(found, np.shape(source))
+            result.append(Tensor(np.array(shaped, dtype=result_float_dtype(source))))
         return result[0] if single else result
 
     def _relevant_calls(self, source_ids: set[int]) -> list[tuple[_Call, list[bool], bool]]:

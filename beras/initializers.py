@@ -11,6 +11,7 @@ fan = (fan_in + fan_out) / 2, He scale 2 and fan = fan_in. ``"normal"`` is the u
 
 from __future__ import annotations
 
+import math
 from typing import Literal, get_args
 
 import numpy as np
@@ -74,7 +75,7 @@ def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
         return 1, 1
     if len(shape) == 1:
         return shape[0], shape[0]
-    receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    receptive = math.prod(shape[:-2])  # 1 for a matrix
     return shape[-2] * receptive, shape[-1] * receptive
 
 

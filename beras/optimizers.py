@@ -63,7 +63,7 @@ class _Optimizer:
                 )
             if not p.flags.writeable:
                 raise ValueError(f"{name}.apply_gradients: parameter {i} is read-only")
-            pairs.append((p, g.astype(p.dtype, copy=False)))
+            pairs.append((p, np.asarray(g, dtype=p.dtype)))
         return pairs
 
     def _state(self, table: dict[int, np.ndarray], p: np.ndarray) -> np.ndarray:
@@ -111,8 +111,8 @@ class _Optimizer:
         variables = self._variables(variables)
         state: dict[str, np.ndarray] = {
             "class": np.array(type(self).__name__),
-            "learning_rate": np.array(float(self.learning_rate), dtype=np.float64),
-            "iterations": np.array(int(self.iterations), dtype=np.int64),
+            "learning_rate": np.array(float(self.learning_rate)),  # float64
+            "iterations": np.array(int(self.iterations)),  # NumPy's default integer
         }
         for name, value in self._config().items():
             state[f"config/{name}"] = np.array(value)
@@ -120,7 +120,7 @@ class _Optimizer:
             for i, p in enumerate(variables):
                 key = id(p)
                 if key in table and self._params.get(key) is p:
-                    state[f"slots/{slot}/{i}"] = np.array(table[key], copy=True)
+                    state[f"slots/{slot}/{i}"] = table[key].copy()
         return state
 
     def set_state(self, state: Mapping[str, Any], variables: Sequence[Any] | None = None) -> None:
@@ -146,30 +146,31 @@ class _Optimizer:
             problems.append(f"missing entries {missing}")
         elif str(state["class"]) != name:
             problems.append(f"it is the state of a {state['class']!s}, not of a {name}")
-        config = {f"config/{k}": v for k, v in self._config().items()}
-        for key, want in config.items():
+        config = self._config()
+        for setting, want in config.items():
+            key = f"config/{setting}"
             if key not in state:
                 problems.append(f"missing entry {key!r}")
             elif state[key].shape != () or state[key].item() != want:
                 problems.append(
-                    f"{key.split('/', 1)[1]} is {state[key].tolist()!r} in the state but "
-                    f"{want!r} here"
+                    f"{setting} is {state[key].tolist()!r} in the state but {want!r} here"
                 )
         lr = iterations = None
         if not problems:
-            lr = _state_scalar(state["learning_rate"], "f")
-            iterations = _state_scalar(state["iterations"], "iu")
+            lr = _state_scalar(state["learning_rate"], np.floating)
+            iterations = _state_scalar(state["iterations"], np.integer)
             if lr is None or not np.isfinite(lr) or lr <= 0:
                 problems.append(
                     f"learning_rate must be a positive finite number, got {state['learning_rate']!r}"
                 )
-            if iterations is None or iterations < 0 or iterations != int(iterations):
+            if iterations is None or iterations < 0:
                 problems.append(
                     f"iterations must be a non-negative integer, got {state['iterations']!r}"
                 )
         slots = self._slots()
         restored: list[tuple[str, np.ndarray, np.ndarray]] = []
-        for key in sorted(set(state) - set(config) - {"class", "learning_rate", "iterations"}):
+        known = {"class", "learning_rate", "iterations", *(f"config/{k}" for k in config)}
+        for key in sorted(set(state) - known):
             parts = key.split("/")
             if len(parts) != 3 or parts[0] != "slots" or parts[1] not in slots:
                 problems.append(f"unexpected entry {key!r} (slots here: {sorted(slots)})")
@@ -182,8 +183,10 @@ class _Optimizer:
             p, value = variables[int(parts[2])], state[key]
             if value.shape != np.shape(p):
                 problems.append(f"{key}: expected shape {np.shape(p)}, the state has {value.shape}")
-            elif value.dtype != getattr(p, "dtype", None):
-                problems.append(f"{key}: expected dtype {p.dtype}, the state has {value.dtype}")
+            elif value.dtype != np.asarray(p).dtype:
+                problems.append(
+                    f"{key}: expected dtype {np.asarray(p).dtype}, the state has {value.dtype}"
+                )
             else:
                 restored.append((parts[1], p, value))
         if problems:
@@ -198,7 +201,7 @@ class _Optimizer:
         self.iterations = int(iterations)  # type: ignore[arg-type]
         for slot, p, value in restored:
             self._params[id(p)] = p
-            slots[slot][id(p)] = np.array(value, copy=True)
+            slots[slot][id(p)] = value.copy()
 
     def _variables(self, variables: Sequence[Any] | None) -> list[Any]:
         if variables is None:
@@ -408,17 +411,16 @@ def all_finite(arrays: Sequence[Any]) -> bool:
     ``np.sum``); any NaN or inf makes it non-finite, and so may an overflow of finite
     values, which the exact test then clears.
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        if all(a is None or np.isfinite(np.vdot(a, a)) for a in arrays):
-            return True
+    if all(a is None or np.isfinite(np.vdot(a, a)) for a in arrays):  # vdot sets no FP flags
+        return True
     return all(a is None or bool(np.isfinite(a).all()) for a in arrays)
 
 
-def _state_scalar(value: np.ndarray, kinds: str) -> float | None:
-    """A 0-d array of one of the dtype ``kinds`` as a Python number, else None."""
-    if value.shape != () or value.dtype.kind not in kinds:
+def _state_scalar(value: np.ndarray, kind: type) -> Any:
+    """A 0-d array whose dtype is a ``kind`` (``np.floating``...) as a Python number, else None."""
+    if value.shape != () or not np.issubdtype(value.dtype, kind):
         return None
-    return float(value) if value.dtype.kind == "f" else int(value)
+    return value.item()
 
 
 class _Entry(NamedTuple):

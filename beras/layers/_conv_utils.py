@@ -43,10 +43,13 @@ def padding_mode(value: Any, owner: str) -> str:
 
 
 def output_length(size: int, window: int, stride: int, padding: str) -> int:
-    """Output positions along one axis: ``ceil(size / stride)`` for "same", else valid ones."""
+    """Output positions along one axis: ``ceil(size / stride)`` for "same", else valid ones.
+
+    For "valid", ``size >= window`` (what :func:`check_spatial` checks first).
+    """
     if padding == "same":
         return math.ceil(size / stride)
-    return (size - window) // stride + 1 if size >= window else 0
+    return (size - window) // stride + 1
 
 
 def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
@@ -56,14 +59,14 @@ def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
 
 
 def pads(
-    size_hw: tuple[int, ...], window: tuple[int, int], strides: tuple[int, int], padding: str
+    shape: tuple[int, ...], window: tuple[int, int], strides: tuple[int, int], padding: str
 ) -> tuple[tuple[int, int], tuple[int, int]]:
-    """``((top, bottom), (left, right))`` for a ``(H, W)`` input."""
+    """``((top, bottom), (left, right))`` for an input of ``shape`` ``(B, H, W, C)``."""
     if padding == "valid":
         return (0, 0), (0, 0)
     return (
-        same_padding(size_hw[0], window[0], strides[0]),
-        same_padding(size_hw[1], window[1], strides[1]),
+        same_padding(shape[1], window[0], strides[0]),
+        same_padding(shape[2], window[1], strides[1]),
     )
 
 
@@ -73,10 +76,11 @@ def check_spatial(
     strides: tuple[int, int],
     padding: str,
     owner: object,
-    what: str = "window",
+    what: str,
 ) -> tuple[int, int]:
-    """``(H', W')`` for a ``(B, H, W, C)`` shape; a ``ValueError`` if the window cannot fit."""
-    (top, bottom), (left, right) = pads(shape[1:3], window, strides, padding)
+    """``(H', W')`` for a ``(B, H, W, C)`` shape; a ``ValueError`` if the ``what`` (the
+    kernel, the pool window) cannot fit."""
+    (top, bottom), (left, right) = pads(shape, window, strides, padding)
     padded = (shape[1] + top + bottom, shape[2] + left + right)
     if padded[0] < window[0] or padded[1] < window[1]:
         raise ValueError(
@@ -115,24 +119,18 @@ def im2col(
     xp: np.ndarray,
     window: tuple[int, int],
     strides: tuple[int, int],
-    out_hw: tuple[int, int],
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Every window of the padded ``xp`` ``(B, Hp, Wp, C)``: a ``(B, H', W', kh, kw, C)``.
 
-    One strided view (no copy) of all the windows, then one contiguous copy, into
-    ``out`` when given (a contiguous array of that shape and ``xp``'s dtype), else into a
-    new array: with channels last, each window row ``(kw, C)`` is a contiguous run of
-    the input when the width stride is 1, so the copy moves long runs.
+    One read-only strided view (no copy) of all the windows, then one contiguous copy,
+    into ``out`` when given (a contiguous array of that shape and ``xp``'s dtype), else
+    into a new array: with channels last, each window row ``(kw, C)`` is a contiguous run
+    of the input when the width stride is 1, so the copy moves long runs.
     """
-    b, _, _, c = xp.shape
-    s_b, s_h, s_w, s_c = xp.strides
-    view = np.lib.stride_tricks.as_strided(
-        xp,
-        shape=(b, out_hw[0], out_hw[1], window[0], window[1], c),
-        strides=(s_b, s_h * strides[0], s_w * strides[1], s_h, s_w, s_c),
-        writeable=False,
-    )
+    windows = np.lib.stride_tricks.sliding_window_view(xp, window, axis=(1, 2))
+    # (B, H', W', C, kh, kw) -> (B, H', W', kh, kw, C): the same strides as the input's
+    view = windows[:, :: strides[0], :: strides[1]].transpose(0, 1, 2, 4, 5, 3)
     if out is None:
         return np.ascontiguousarray(view)
     np.copyto(out, view)

@@ -147,12 +147,12 @@ class Conv2D(Diffable):
             cu.output_length(x_shape[1], ks[0], st[0], self.padding),
             cu.output_length(x_shape[2], ks[1], st[1], self.padding),
         )
-        return cu.pads(x_shape[1:3], ks, st, self.padding), out_hw
+        return cu.pads(x_shape, ks, st, self.padding), out_hw
 
     def _columns(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The im2col matrix of ``x``, ``(B·H'·W', kh·kw·C)``, contiguous (into ``out``)."""
-        hw_pads, out_hw = self._geometry(x.shape)
-        cols = cu.im2col(cu.pad(x, hw_pads), self.kernel_size, self.strides, out_hw, out)
+        hw_pads, _ = self._geometry(x.shape)
+        cols = cu.im2col(cu.pad(x, hw_pads), self.kernel_size, self.strides, out)
         return cols.reshape(-1, self.kernel_size[0] * self.kernel_size[1] * x.shape[3])
 
     def _workspace(self, x: np.ndarray) -> np.ndarray:
@@ -181,7 +181,7 @@ class Conv2D(Diffable):
         self.build(arr.shape)
         assert self.kernel is not None
         kernel = np.asarray(self.kernel)
-        x = arr.astype(kernel.dtype, copy=False)
+        x = np.asarray(arr, dtype=kernel.dtype)
         cols = self._columns(x, self._workspace(x))
         out = cols @ kernel.reshape(-1, self.filters)
         if self.bias is not None:

@@ -26,7 +26,7 @@ class _Merge(Diffable):
             raise ValueError(f"{name} expected at least 2 inputs, got {len(inputs)}")
         arrays = [as_float_array(x, owner=name) for x in inputs]
         dtype = np.result_type(*arrays)
-        return [a.astype(dtype, copy=False) for a in arrays]
+        return [np.asarray(a, dtype=dtype) for a in arrays]
 
     def get_weight_gradients(self) -> list[Tensor]:
         return []
@@ -55,7 +55,7 @@ class Add(_Merge):
     def compose_input_gradients(self, J: Any = None) -> list[Tensor]:
         if J is None or J[0] is None:
             return self.get_input_gradients()
-        return [Tensor(np.array(up, copy=True)) for up in J for _ in self.inputs]
+        return [Tensor(np.array(up)) for up in J for _ in self.inputs]
 
 
 class Concatenate(_Merge):

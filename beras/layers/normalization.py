@@ -185,7 +185,7 @@ class BatchNormalization(Diffable):
         assert self.moving_variance is not None
         dtype = self.moving_mean.dtype
         self._tile = arr.shape[-2] if axis == arr.ndim - 1 and arr.ndim > 2 else 1
-        x2 = self._to_2d(arr.astype(dtype, copy=False), axis)
+        x2 = self._to_2d(np.asarray(arr, dtype=dtype), axis)
         n = dtype.type(arr.size // arr.shape[axis])
         use_batch = bool(training) and self._trainable
         if use_batch:

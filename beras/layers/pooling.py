@@ -9,6 +9,7 @@ gradient directly.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,7 @@ class _Pooling2D(Diffable):
         return arr, out_hw
 
     def _pads(self, shape: tuple[int, ...]) -> tuple[tuple[int, int], tuple[int, int]]:
-        return cu.pads(shape[1:3], self.pool_size, self.strides, self.padding)
+        return cu.pads(shape, self.pool_size, self.strides, self.padding)
 
     def _offsets(self) -> list[tuple[int, int]]:
         """Window offsets in row-major order."""
@@ -102,7 +103,7 @@ class _Pooling2D(Diffable):
     def get_input_gradients(self) -> list[Tensor]:
         """Per sample ``d out / d in`` as a ``(B, H·W·C, H'·W'·C)`` array (small inputs)."""
         out = np.asarray(self.outputs[0])
-        n_out = int(np.prod(out.shape[1:]))
+        n_out = math.prod(out.shape[1:])
         basis = np.eye(n_out, dtype=out.dtype).reshape(n_out, 1, *out.shape[1:])
         rows = self._vjp(basis)  # (n_out, B, H, W, C): row o of every sample's Jacobian
         b = out.shape[0]

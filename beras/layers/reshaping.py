@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,7 +38,7 @@ class _Reshaping(Diffable):
 
     def get_input_gradients(self) -> list[Tensor]:
         out = self.outputs[0]
-        n = int(np.prod(out.shape[1:], dtype=np.int64))
+        n = math.prod(out.shape[1:])
         eye = np.eye(n, dtype=out.dtype)
         if out.ndim == 2:
             return [Tensor(eye)]
@@ -76,7 +77,7 @@ class Flatten(_Reshaping):
         rest = shape[1:]
         if any(d is None for d in rest):
             return (shape[0], None)
-        return (shape[0], int(np.prod(rest, dtype=np.int64)))
+        return (shape[0], math.prod(rest))
 
     def forward(self, x: Any) -> np.ndarray:
         arr = self._batched(x)
@@ -115,7 +116,7 @@ class Reshape(_Reshaping):
 
     def _resolve(self, size: int) -> tuple[int, ...]:
         """``target_shape`` with its ``-1`` inferred for samples of ``size`` values."""
-        known = int(np.prod([d for d in self.target_shape if d != -1], dtype=np.int64))
+        known = math.prod([d for d in self.target_shape if d != -1])
         if -1 in self.target_shape:
             if known == 0 or size % known:
                 raise ValueError(
@@ -137,9 +138,9 @@ class Reshape(_Reshaping):
         rest = shape[1:]
         if any(d is None for d in rest):
             return (shape[0], *(None if d == -1 else d for d in self.target_shape))
-        return (shape[0], *self._resolve(int(np.prod(rest, dtype=np.int64))))
+        return (shape[0], *self._resolve(math.prod(rest)))
 
     def forward(self, x: Any) -> np.ndarray:
         arr = self._batched(x)
-        size = int(np.prod(arr.shape[1:], dtype=np.int64))
+        size = math.prod(arr.shape[1:])
         return arr.reshape(arr.shape[0], *self._resolve(size)).copy()

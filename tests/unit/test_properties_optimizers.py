@@ -269,3 +269,60 @@ def test_set_state_keeps_its_own_copy_of_the_arrays():
             value[...] = 123.0
     after = opt.get_state(params)
     assert all(np.array_equal(expected[k], after[k]) for k in expected)
+
+
+@pytest.mark.parametrize("key", ["slots", "slots/m", "slots/m/0/extra", "config", "m/0/x"])
+def test_set_state_refuses_a_key_that_is_not_a_slot_of_one_variable(key):
+    opt, params, state = _state()
+    state[key] = np.zeros(2)
+    with pytest.raises(ValueError) as err:
+        opt.set_state(state, params)
+    _names(str(err.value), f"unexpected entry {key!r}", "(slots here: ['m', 'v'])")
+
+
+def test_set_state_refuses_a_slot_this_configuration_does_not_have():
+    """SGD without momentum keeps no velocity: a velocity slot in its state is an error."""
+    opt, params, state = _state(SGD(0.1))
+    state["slots/velocity/0"] = np.zeros(2)
+    with pytest.raises(ValueError) as err:
+        opt.set_state(state, params)
+    _names(str(err.value), "unexpected entry 'slots/velocity/0'", "(slots here: [])")
+
+
+def test_set_state_names_a_mismatched_setting_and_both_values():
+    opt, params, state = _state()
+    state["config/beta_1"] = np.array(0.5)
+    with pytest.raises(ValueError) as err:
+        opt.set_state(state, params)
+    assert str(err.value).endswith("(nothing was changed): beta_1 is 0.5 in the state but 0.9 here")
+
+
+def test_set_state_names_a_slot_of_the_wrong_dtype():
+    opt, params, state = _state()
+    state["slots/m/0"] = state["slots/m/0"].astype(np.float32)
+    with pytest.raises(ValueError) as err:
+        opt.set_state(state, params)
+    assert str(err.value).endswith(
+        "(nothing was changed): slots/m/0: expected dtype float64, the state has float32"
+    )
+
+
+def test_set_state_restores_a_large_step_count_exactly():
+    """Counts past 2**53 would lose their last bits through a float."""
+    opt, params, state = _state()
+    state["iterations"] = np.array(2**60 + 1, dtype=np.int64)
+    opt.set_state(state, params)
+    assert opt.iterations == 2**60 + 1
+    assert isinstance(opt.iterations, int)
+    assert isinstance(opt.learning_rate, float)
+
+
+def test_a_partial_state_restores_what_it_has_and_reports_only_that():
+    """Adam restored from its first moment alone: ``get_state`` then lists m but no v."""
+    _opt, params, state = _state()
+    partial = {k: v for k, v in state.items() if not k.startswith("slots/v/")}
+    fresh = Adam(0.1)
+    fresh.set_state(partial, params)
+    again = fresh.get_state(params)
+    assert {k for k in again if k.startswith("slots/")} == {"slots/m/0", "slots/m/1"}
+    np.testing.assert_array_equal(again["slots/m/1"], state["slots/m/1"])

@@ -130,3 +130,101 @@ def test_every_layer_gets_its_last_calls_state_back():
         inputs, outputs = before[layer]
         assert layer.inputs[0] is inputs, f"{layer!r} kept a replayed call's inputs"
         assert layer.outputs[0] is outputs, f"{layer!r} kept a replayed call's outputs"
+
+
+class _RecordingHeads(_TwoHeads):
+    """``_TwoHeads`` in float32 that records the dtype and shape of every upstream."""
+
+    def __init__(self, w):
+        super().__init__(w)
+        self.w = Variable(np.asarray(w, dtype=np.float32))
+        self.seen: list[list[tuple[np.dtype, tuple[int, ...]]]] = []
+
+    def compose_input_gradients(self, J=None):
+        self.seen.append([(np.asarray(u).dtype, np.shape(u)) for u in J])
+        return super().compose_input_gradients(J)
+
+
+def test_the_tape_seeds_and_fills_in_each_outputs_dtype_and_shape():
+    """A float32 target is seeded with float32 ones; an output the target does not use gets
+    float32 zeros of its own shape: nothing widens a float32 graph to float64."""
+    heads = _RecordingHeads(W)
+    x = Tensor(X.astype(np.float32))
+    with GradientTape() as tape:
+        _, square = heads(x)
+    (dx,) = tape.gradient(square, [x])
+    assert heads.seen == [[(np.dtype(np.float32), X.shape), (np.dtype(np.float32), X.shape)]]
+    assert dx.dtype == np.float32
+
+
+def test_a_later_call_that_leads_nowhere_does_not_end_the_walk():
+    """The second call depends on x but feeds nothing the target uses: the tape skips it
+    (it has no upstream) and still reaches the first call."""
+    heads, x = _TwoHeads(W), _source()
+    with GradientTape() as tape:
+        _, square = heads(x)
+        heads(square)
+    (dx,) = tape.gradient(square, [x])
+    np.testing.assert_array_equal(dx, 2 * X)
+
+
+class _Sloppy(Diffable):
+    """``x * w`` with a float32 ``w`` of shape (1, 2), whose weight gradient comes back in
+    float64 and without its unit axis: the tape must still hand back ``w``'s dtype and
+    shape."""
+
+    has_local_jacobian = False
+
+    def __init__(self):
+        self.w = Variable(np.full((1, 2), 2.0, dtype=np.float32))
+
+    @property
+    def weights(self):
+        return [self.w]
+
+    def forward(self, x):
+        return np.asarray(x) * np.asarray(self.w)
+
+    def get_input_gradients(self):
+        raise self._no_local_jacobian()
+
+    def get_weight_gradients(self):
+        raise self._no_local_jacobian()
+
+    def compose_input_gradients(self, J=None):
+        return [Tensor(np.asarray(J[0]) * np.asarray(self.w))]
+
+    def compose_weight_gradients(self, J=None):
+        x = np.asarray(self.inputs[0], dtype=np.float64)
+        return [(np.asarray(J[0], dtype=np.float64) * x).sum(axis=0)]
+
+
+def test_each_gradient_has_its_sources_dtype_and_shape():
+    layer = _Sloppy()
+    x = Tensor(np.array([[1.0, 3.0], [5.0, 7.0]], dtype=np.float32))
+    with GradientTape() as tape:
+        y = layer(x)
+    dw, dx = tape.gradient(y, [layer.w, x])
+    assert (dw.dtype, dw.shape) == (np.dtype(np.float32), (1, 2))
+    np.testing.assert_array_equal(dw, [[6.0, 10.0]])
+    assert dw.flags.writeable  # a new array, not a read-only broadcast view
+    assert (dx.dtype, dx.shape) == (np.dtype(np.float32), (2, 2))
+    np.testing.assert_array_equal(dx, np.full((2, 2), 2.0))
+
+
+def test_tape_errors_read_exactly():
+    with GradientTape() as tape:
+        y = Tensor(np.ones(2))
+        with pytest.raises(RuntimeError) as nested:
+            GradientTape().__enter__()
+    assert str(nested.value) == (
+        "GradientTape: another GradientTape is already recording; nested tapes are not "
+        "supported. Compute the inner gradient after leaving the outer tape."
+    )
+    with pytest.raises(ValueError) as err:
+        tape.gradient(y, [y])
+    assert str(err.value) == (
+        "GradientTape.gradient: the target was not produced by a layer called inside this "
+        "tape. Compute it inside `with GradientTape() as tape:` by calling layers (layer(x), "
+        "not layer.forward(x))."
+    )

@@ -12,7 +12,11 @@ offset, :func:`window_slice`).
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -132,9 +136,61 @@ def im2col(
     # (B, H', W', C, kh, kw) -> (B, H', W', kh, kw, C): the same strides as the input's
     view = windows[:, :: strides[0], :: strides[1]].transpose(0, 1, 2, 4, 5, 3)
     if out is None:
-        return np.ascontiguousarray(view)
-    np.copyto(out, view)
+        out = np.empty(view.shape, dtype=xp.dtype)
+    over_batch(lambda part: np.copyto(out[part], view[part]), out)
     return out
+
+
+# ------------------------------------------------------------- batch-split copies
+#: below this many bytes an elementwise pass is not worth handing to other threads
+PARALLEL_BYTES = 1 << 22
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0  # the process that started _pool's threads
+_blas: list[Any] | None = None  # threadpoolctl's controllers of the BLAS libraries
+
+
+def blas_threads() -> int:
+    """The number of threads NumPy's BLAS uses now (1 if threadpoolctl cannot tell).
+
+    Read live (well under a microsecond), so it follows ``threadpool_limits`` and
+    ``beras train --threads``.
+    """
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            _blas = []
+        else:
+            libs = ThreadpoolController().lib_controllers
+            _blas = [lib for lib in libs if lib.user_api == "blas"]
+    return max([1, *(lib.get_num_threads() or 1 for lib in _blas)])
+
+
+def over_batch(work: Callable[[slice], Any], out: np.ndarray) -> None:
+    """``work(part)`` for slices ``part`` of ``out``'s first (batch) axis that cover it.
+
+    The elementwise passes around a convolution's matrix products (the im2col copy,
+    the input gradient's additions) run on one core while the products use every BLAS
+    thread; NumPy releases the GIL in them, so with ``n`` BLAS threads they run on ``n``
+    threads too, one contiguous part of the batch each. ``work`` must touch only its
+    part. Small arrays, or one BLAS thread, run ``work(slice(None))`` here.
+    """
+    global _pool, _pool_pid
+    n = min(blas_threads(), out.shape[0]) if out.nbytes >= PARALLEL_BYTES else 1
+    if n <= 1:
+        work(slice(None))
+        return
+    if _pool is None or _pool_pid != os.getpid():  # a forked child has none of the threads
+        # idle threads cost nothing; at most one per BLAS thread is ever busy
+        _pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="beras-batch")
+        _pool_pid = os.getpid()
+    edges = [out.shape[0] * k // n for k in range(n + 1)]
+    parts = [slice(a, b) for a, b in itertools.pairwise(edges)]
+    pending = [_pool.submit(work, part) for part in parts[1:]]
+    work(parts[0])
+    for future in pending:
+        future.result()
 
 
 def crop(xp: np.ndarray, hw_pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -215,9 +216,8 @@ class Conv2D(Diffable):
             for i in range(self.kernel_size[0]):
                 for j in range(self.kernel_size[1]):
                     rows, columns = cu.window_slice(i, j, out_hw, self.strides)
-                    dxp[:, rows, columns, :] += (g @ kernel[i, j].T).reshape(
-                        x_shape[0], *out_hw, x_shape[3]
-                    )
+                    part = (g @ kernel[i, j].T).reshape(x_shape[0], *out_hw, x_shape[3])
+                    cu.over_batch(_adder(dxp, rows, columns, part), part)
             result.append(Tensor(np.ascontiguousarray(cu.crop(dxp, hw_pads))))
         return result
 
@@ -236,3 +236,14 @@ class Conv2D(Diffable):
                 # the column sums as one matrix-vector product (BLAS), not a reduction
                 result.append(Tensor(np.ones(g.shape[0], dtype=g.dtype) @ g))
         return result
+
+
+def _adder(
+    dxp: np.ndarray, rows: slice, columns: slice, part: np.ndarray
+) -> Callable[[slice], None]:
+    """``dxp[b, rows, columns, :] += part[b]`` for the samples ``b`` of a batch slice."""
+
+    def add(b: slice) -> None:
+        dxp[b, rows, columns, :] += part[b]
+
+    return add

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal as posix_signal
+import time
+
 import numpy as np
 import pytest
 from finite_differences import numeric_grad
@@ -343,3 +347,97 @@ def test_a_block_held_anywhere_else_is_never_overwritten(float64):
     layer(2 * x)
     assert layer._block is not held
     np.testing.assert_array_equal(held, kept)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 7])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_batch_split_passes_give_the_same_bits_as_one_pass(monkeypatch, batch, padding):
+    """With several BLAS threads the im2col copy and the input gradient's additions run on
+    parts of the batch in parallel threads: the forward pass and both gradients are the
+    same arrays, bit for bit, as one pass over the whole batch (any batch, even one
+    smaller than the thread count)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((batch, 6, 5, 3))
+    up = rng.standard_normal((batch, 6, 5, 4) if padding == "same" else (batch, 4, 3, 4))
+
+    def run(threads):
+        monkeypatch.setattr(cu, "blas_threads", lambda: threads)
+        layer = Conv2D(4, 3, padding=padding, seed=1)
+        with GradientTape():
+            y = layer(x)
+        return [
+            np.asarray(y),
+            *layer.compose_input_gradients([up]),
+            *layer.compose_weight_gradients([up]),
+        ]
+
+    monkeypatch.setattr(cu, "PARALLEL_BYTES", 0)  # split even these small arrays
+    one = run(1)
+    parts = []
+    original = cu.over_batch
+
+    def counting(work, out):
+        original(lambda part: parts.append(part) or work(part), out)
+
+    monkeypatch.setattr(cu, "over_batch", counting)
+    split = run(3)
+    assert len(parts) == (1 + 9) * min(3, batch)  # im2col, nine additions: that many parts each
+    for a, b in zip(one, split, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_over_batch_covers_every_sample_once(monkeypatch, threads):
+    monkeypatch.setattr(cu, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(cu, "blas_threads", lambda: threads)
+    for batch in (1, 2, 5, 8):
+        out = np.zeros((batch, 3))
+        seen = []
+
+        def work(part, out=out, seen=seen):
+            seen.append(part)
+            out[part] += 1
+
+        cu.over_batch(work, out)
+        np.testing.assert_array_equal(out, np.ones((batch, 3)))
+        assert len(seen) == min(threads, batch)
+
+
+def test_small_arrays_are_not_split(monkeypatch):
+    monkeypatch.setattr(cu, "blas_threads", lambda: 4)
+    seen = []
+    cu.over_batch(seen.append, np.zeros((8, cu.PARALLEL_BYTES // 8 // 8 - 1)))
+    assert seen == [slice(None)]
+    cu.over_batch(seen.append, np.zeros((8, cu.PARALLEL_BYTES // 8 // 8)))
+    assert len(seen) == 5
+
+
+def test_blas_threads_follows_the_limit_in_force():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert cu.blas_threads() == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_child_splits_with_threads_of_its_own(monkeypatch):
+    """The parent's pool threads do not exist in a forked child: the child starts its own
+    instead of handing work to threads that will never run it (a hang)."""
+    monkeypatch.setattr(cu, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(cu, "blas_threads", lambda: 2)
+    out = np.zeros((4, 2))
+    cu.over_batch(lambda part: out[part].fill(1), out)  # the parent's pool now exists
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the split work completes
+        child = np.zeros((4, 2))
+        cu.over_batch(lambda part: child[part].fill(1), child)
+        os._exit(0 if child.all() else 1)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, posix_signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung in over_batch")

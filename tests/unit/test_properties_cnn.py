@@ -278,3 +278,23 @@ def test_a_seeded_conv_draws_its_bias_from_its_seed_too():
     np.testing.assert_array_equal(k1, k2)
     np.testing.assert_array_equal(b1, b2)
     assert not np.array_equal(b1, b3)
+
+
+@pytest.mark.parametrize("shape", [(4, 0), (None, None), (4, 3, None)])
+def test_batch_normalization_needs_a_known_positive_feature_count(shape):
+    layer = BatchNormalization()
+    with pytest.raises(ValueError) as err:
+        layer.build(shape)
+    assert str(err.value) == (
+        f"BatchNormalization() expected a positive feature count, got shape {shape}"
+    )
+    assert layer.weights == []  # nothing was built
+
+
+def test_batch_normalization_refuses_a_scalar_input_exactly():
+    with pytest.raises(ValueError) as err:
+        BatchNormalization()(np.float64(3.0))
+    assert str(err.value) == (
+        "BatchNormalization() expected inputs with a batch axis and a feature axis -1 "
+        "(not the batch axis), got shape ()"
+    )

@@ -30,8 +30,12 @@ def test_compute_output_shape() -> None:
 
 @pytest.mark.parametrize("bad", [(), (0, 4), (-1, -1), (2.5,), "34", None, (True, 2)])
 def test_invalid_target_shapes_are_refused(bad: object) -> None:
-    with pytest.raises(ValueError, match="Reshape: target_shape must be"):
+    with pytest.raises(ValueError) as err:
         Reshape(bad)  # type: ignore[arg-type]
+    assert str(err.value) == (
+        "Reshape: target_shape must be a non-empty tuple of positive ints with at most one "
+        f"-1, got {bad!r}"
+    )
 
 
 def test_a_size_mismatch_names_the_layer() -> None:

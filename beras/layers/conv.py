@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from .. import initializers
-from ..config import float_dtype
 from ..core import Diffable, Tensor, Variable
 from ..utils import get_rng
 from ..validation import as_float_array, positive_int
@@ -122,13 +121,11 @@ class Conv2D(Diffable):
         self._check_input_shape(shape)
         if self.kernel is not None:
             return
-        rng = get_rng(self.seed)
-        dtype = float_dtype()
+        rng = get_rng(self.seed)  # weights in the dtype policy's float type
         kshape = (*self.kernel_size, int(shape[3]), self.filters)
-        kernel = initializers.kernel(self.kernel_initializer, kshape, rng, dtype)
-        bias = None
+        kernel = initializers.kernel(self.kernel_initializer, kshape, rng)
         if self.use_bias:
-            bias = initializers.kernel(self.bias_initializer, (self.filters,), rng, dtype)
+            bias = initializers.kernel(self.bias_initializer, (self.filters,), rng)
             self.bias = Variable(bias, name="bias")
         self.kernel = Variable(kernel, name="kernel")
 

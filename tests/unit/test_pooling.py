@@ -225,3 +225,59 @@ def test_max_pool_gradient_is_the_same_with_and_without_ties_in_a_large_batch():
     np.testing.assert_array_equal(slow[1:], fast[1:])  # the other samples: identical
     assert slow[0, 0, 0, 0] == g[0, 0, 0, 0]  # the first maximum takes the gradient
     assert slow[0, 0, 1, 0] == 0.0
+
+
+def loop_max_vjp(x, pool, strides, padding, up):
+    """The reference gradient: each window's upstream to its first real maximum."""
+    _, h, w, _ = x.shape
+    if padding == "same":
+        (top, _), (left, _) = tf_same(h, pool[0], strides[0]), tf_same(w, pool[1], strides[1])
+    else:
+        top = left = 0
+    dx = np.zeros_like(x, dtype=np.float64)
+    for n, oi, oj, ch in np.ndindex(*up.shape):
+        best = None
+        for i in range(pool[0]):
+            for j in range(pool[1]):
+                r, col = oi * strides[0] + i - top, oj * strides[1] + j - left
+                if 0 <= r < h and 0 <= col < w and (best is None or x[n, r, col, ch] > best[0]):
+                    best = (x[n, r, col, ch], r, col)
+        dx[n, best[1], best[2], ch] += up[n, oi, oj, ch]
+    return dx
+
+
+@pytest.mark.parametrize(
+    ("shape", "pool", "strides", "padding", "fast"),
+    [
+        ((2, 4, 6, 3), (2, 2), None, "valid", True),  # windows tile the input
+        ((2, 5, 6, 3), (2, 3), None, "same", True),  # tile the padded input
+        ((2, 5, 6, 3), (2, 2), None, "valid", False),  # a row left over
+        ((2, 4, 6, 3), (2, 2), (2, 3), "valid", False),  # disjoint, with gaps
+        ((2, 4, 6, 3), (2, 2), (1, 1), "valid", False),  # overlapping
+    ],
+)
+def test_max_pool_takes_the_one_pass_gradient_exactly_when_windows_tile(
+    monkeypatch, shape, pool, strides, padding, fast
+):
+    """The gradient is the same on every path; windows that tile the (padded) input
+    without ties take the one-pass path (a comparison and a product over the whole input),
+    and it succeeds on them. Other geometries never try it."""
+    from beras.layers import pooling
+
+    results = []
+    original = pooling._tiled_max_vjp
+
+    def spy(*args):
+        results.append(original(*args))
+        return results[-1]
+
+    monkeypatch.setattr(pooling, "_tiled_max_vjp", spy)
+    x = np.random.default_rng(0).permutation(np.prod(shape)).reshape(shape) / 7.0  # no ties
+    layer = MaxPool2D(pool, strides=strides, padding=padding)
+    y = layer(x)
+    up = np.random.default_rng(1).standard_normal(y.shape)
+    (got,) = layer.compose_input_gradients([up])
+    expected = loop_max_vjp(x, pool, strides or pool, padding, up)
+    np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)  # overlaps add in any order
+    assert len(results) == (1 if fast else 0)
+    assert all(r is not None for r in results)

@@ -224,15 +224,15 @@ class Diffable(Callable, Weighted):
         try:
             outputs = self.forward(*args, **kwargs)
         except BaseException:
-            for k in _BOOKKEEPING:
-                state.pop(k, None)
+            for k in _BOOKKEEPING:  # each was set above
+                del state[k]
             state.update(previous)
             raise
         is_list = isinstance(outputs, (list, tuple))
         outs = list(outputs) if is_list else [outputs]
         for i, out in enumerate(outs):
             if any(out is inp for inp in self.inputs):
-                out = out.view(Tensor)  # a fresh node, so the graph stays acyclic
+                out = out.view()  # a fresh node, so the graph stays acyclic
             outs[i] = Tensor(out)
         self.outputs = outs
 

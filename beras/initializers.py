@@ -45,7 +45,7 @@ def normalize_name(name: str) -> str:
         "glorot uniform": "xavier uniform",
         "he uniform": "kaiming uniform",
     }
-    key = aliases.get(key, key) if key is not None else None
+    key = aliases.get(key, key)  # None (not a string) stays None
     if key not in INITIALIZER_NAMES:
         raise ValueError(
             f"Unknown initializer {name!r}: expected one of {list(INITIALIZER_NAMES)} "

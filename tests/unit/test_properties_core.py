@@ -95,6 +95,37 @@ def test_star_args_are_inputs_recorded_under_their_name():
     assert layer.input_dict["rest"] == (b, c)
 
 
+def test_star_args_given_nothing_are_not_recorded():
+    """``forward(first, *rest)`` called with ``first`` alone records ``first`` only, as a
+    forward without ``*rest`` would."""
+    layer, a = _star_layer(), np.ones(2)
+    layer(a)
+    assert layer.input_dict == {"first": a}
+    assert layer.inputs == [a]
+
+
+def test_a_failing_first_call_raises_its_own_error_and_records_nothing():
+    class Fails(_Weightless):
+        def forward(self, x):
+            raise ValueError("bad input")
+
+    layer = Fails()
+    with pytest.raises(ValueError, match=r"^bad input$"):
+        layer(np.ones(2))
+    assert not {"argnames", "input_dict", "inputs"} & set(vars(layer))
+
+
+@pytest.mark.parametrize("make", [lambda a: a.view(Tensor), lambda a: a[1:].view(Tensor)])
+def test_a_tensor_made_from_a_plain_array_is_trainable(make):
+    """A plain array (or a slice of one) viewed as a Tensor is trainable, as a new Tensor
+    is; views and slices of a tensor marked not trainable inherit the mark."""
+    assert make(np.zeros(3)).trainable is True
+    frozen = Tensor(np.zeros(3))
+    frozen.trainable = False
+    assert frozen.view(Tensor).trainable is False
+    assert frozen[1:].trainable is False
+
+
 class _FlatLinear(Diffable):
     """``y[b] = M @ x[b].ravel()`` on (B, 2, 3) inputs, with per-sample local Jacobians."""
 

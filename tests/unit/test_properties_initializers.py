@@ -102,3 +102,13 @@ def test_an_explicit_dtype_wins_over_floatx(floatx, dtype):
         assert initializers.kernel("xavier", (3, 2), np.random.default_rng(0)).dtype == floatx
     finally:
         config.set_floatx(previous)
+
+
+@pytest.mark.parametrize("bad", ["glorot", 3, None])
+def test_an_unknown_initializer_message_reads_exactly(bad):
+    with pytest.raises(ValueError) as err:
+        initializers.normalize_name(bad)
+    assert str(err.value) == (
+        f"Unknown initializer {bad!r}: expected one of {list(initializers.INITIALIZER_NAMES)} "
+        "(case-insensitive)"
+    )

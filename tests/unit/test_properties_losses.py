@@ -102,3 +102,13 @@ def test_softmax_vjp_of_subnormal_probabilities_is_never_an_underflow_error():
     with np.errstate(under="ignore"):
         expected = np.asarray(y) * (up - (up * np.asarray(y)).sum(axis=-1, keepdims=True))
     np.testing.assert_array_equal(vjp, expected)
+
+
+def test_probabilities_outside_zero_one_message_reads_exactly():
+    with pytest.raises(ValueError) as err:
+        CategoricalCrossEntropy()(np.array([[2.0, -1.0]]), np.array([[1.0, 0.0]]))
+    assert str(err.value) == (
+        "CategoricalCrossEntropy expected probabilities in [0, 1] as y_pred, got values in "
+        "[-1, 2]. If y_pred are logits (no Softmax before the loss), use "
+        "CategoricalCrossEntropy(from_logits=True)."
+    )

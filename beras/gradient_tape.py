@@ -64,8 +64,8 @@ class GradientTape:
         """d(sum of ``target``)/d(each source), aligned with ``sources``.
 
         Sources the target does not depend on get ``None`` (as in TensorFlow). Every
-        other gradient is a new array of its source's shape and float dtype, even where a
-        layer's ``compose_*_gradients`` returned a broadcastable or wider array.
+        other gradient has its source's shape and float dtype, even where a layer's
+        ``compose_*_gradients`` returned a broadcastable or wider array.
         """
         single = not isinstance(sources, (list, tuple))
         source_list = [sources] if single else list(sources)
@@ -119,9 +119,11 @@ class GradientTape:
             if found is None:
                 result.append(None)
                 continue
-            # a fresh array of the source's shape and float dtype, whatever a layer returned
-            shaped = np.broadcast_to(found, np.shape(source))
-            result.append(Tensor(np.array(shaped, dtype=result_float_dtype(source))))
+            grad, dtype = np.asarray(found), result_float_dtype(source)
+            if grad.shape != np.shape(source) or grad.dtype != dtype:
+                # a layer returned a broadcastable or wider array: a new one that fits
+                grad = np.array(np.broadcast_to(grad, np.shape(source)), dtype=dtype)
+            result.append(Tensor(grad))
         return result[0] if single else result
 
     def _relevant_calls(self, source_ids: set[int]) -> list[tuple[_Call, list[bool], bool]]:

@@ -12,16 +12,18 @@ offset, :func:`window_slice`).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any, TypeVar
 
 import numpy as np
 
 PADDINGS = ("valid", "same")
+T = TypeVar("T")
 
 
 def pair(value: Any, what: str, owner: str) -> tuple[int, int]:
@@ -136,25 +138,20 @@ def im2col(
     # (B, H', W', C, kh, kw) -> (B, H', W', kh, kw, C): the same strides as the input's
     view = windows[:, :: strides[0], :: strides[1]].transpose(0, 1, 2, 4, 5, 3)
     if out is None:
-        out = np.empty(view.shape, dtype=xp.dtype)
-    over_batch(lambda part: np.copyto(out[part], view[part]), out)
+        return np.ascontiguousarray(view)
+    np.copyto(out, view)
     return out
 
 
-# ------------------------------------------------------------- batch-split copies
-#: below this many bytes an elementwise pass is not worth handing to other threads
+# ------------------------------------------------------------- batch-parallel work
+#: below this many bytes of work a batch is not worth splitting across threads
 PARALLEL_BYTES = 1 << 22
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = 0  # the process that started _pool's threads
 _blas: list[Any] | None = None  # threadpoolctl's controllers of the BLAS libraries
 
 
-def blas_threads() -> int:
-    """The number of threads NumPy's BLAS uses now (1 if threadpoolctl cannot tell).
-
-    Read live (well under a microsecond), so it follows ``threadpool_limits`` and
-    ``beras train --threads``.
-    """
+def _blas_libraries() -> list[Any]:
     global _blas
     if _blas is None:
         try:
@@ -164,33 +161,78 @@ def blas_threads() -> int:
         else:
             libs = ThreadpoolController().lib_controllers
             _blas = [lib for lib in libs if lib.user_api == "blas"]
-    return max([1, *(lib.get_num_threads() or 1 for lib in _blas)])
+    return _blas
 
 
-def over_batch(work: Callable[[slice], Any], out: np.ndarray) -> None:
-    """``work(part)`` for slices ``part`` of ``out``'s first (batch) axis that cover it.
+def blas_threads() -> int:
+    """The number of threads NumPy's BLAS uses now (1 if threadpoolctl cannot tell).
 
-    The elementwise passes around a convolution's matrix products (the im2col copy,
-    the input gradient's additions) run on one core while the products use every BLAS
-    thread; NumPy releases the GIL in them, so with ``n`` BLAS threads they run on ``n``
-    threads too, one contiguous part of the batch each. ``work`` must touch only its
-    part. Small arrays, or one BLAS thread, run ``work(slice(None))`` here.
+    Read live (well under a microsecond), so it follows ``threadpool_limits`` and
+    ``beras train --threads``.
+    """
+    return max([1, *(lib.get_num_threads() or 1 for lib in _blas_libraries())])
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Every BLAS library on one thread for the ``with`` block, then as it was."""
+    libs = _blas_libraries()
+    before = [lib.get_num_threads() for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(libs, before):
+            lib.set_num_threads(n)
+
+
+def over_batch(work: Callable[[slice], T], batch: int, nbytes: int) -> list[T]:
+    """``[work(part) ...]`` for contiguous slices ``part`` that cover ``range(batch)``.
+
+    A convolution's step is matrix products with copies and additions between them.
+    With ``n`` BLAS threads the products alone run on ``n`` cores: the copies and
+    additions run on one, and BLAS threads that finished a product spin, competing with
+    them. So with ``n > 1`` BLAS threads and at least :data:`PARALLEL_BYTES` of work, the
+    batch is cut into ``n`` parts and each part runs its whole share of the work, products
+    included, on a thread of its own with single-threaded BLAS (NumPy releases the GIL in
+    both); otherwise ``work(slice(0, batch))`` runs here. ``work`` must write only its own
+    part of any shared output.
     """
     global _pool, _pool_pid
-    n = min(blas_threads(), out.shape[0]) if out.nbytes >= PARALLEL_BYTES else 1
+    n = min(blas_threads(), batch) if nbytes >= PARALLEL_BYTES else 1
     if n <= 1:
-        work(slice(None))
-        return
+        return [work(slice(0, batch))]
     if _pool is None or _pool_pid != os.getpid():  # a forked child has none of the threads
         # idle threads cost nothing; at most one per BLAS thread is ever busy
         _pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="beras-batch")
         _pool_pid = os.getpid()
-    edges = [out.shape[0] * k // n for k in range(n + 1)]
+    edges = [batch * k // n for k in range(n + 1)]
     parts = [slice(a, b) for a, b in itertools.pairwise(edges)]
-    pending = [_pool.submit(work, part) for part in parts[1:]]
-    work(parts[0])
-    for future in pending:
-        future.result()
+    with _one_blas_thread():
+        pending = [_pool.submit(work, part) for part in parts[1:]]
+        try:
+            first = work(parts[0])
+        finally:  # every part is done (or failed) before BLAS gets its threads back
+            wait(pending)
+    return [first, *(future.result() for future in pending)]
+
+
+#: the bytes of output a cache-sized chunk of samples writes (about a core's L2 cache)
+CHUNK_BYTES = 1 << 20
+
+
+def chunks(part: slice, sample_bytes: int) -> Iterator[slice]:
+    """``part`` of a batch in consecutive slices of samples writing about :data:`CHUNK_BYTES`.
+
+    A convolution's input gradient adds nine products onto overlapping windows of the
+    same samples; done a few samples at a time, those samples' gradient and the products
+    stay in the core's cache between the nine additions instead of going through memory
+    each time (18 % faster for 26x26x32 inputs at B = 128, bit-identical).
+    """
+    step = max(1, CHUNK_BYTES // max(sample_bytes, 1))
+    for start in range(part.start, part.stop, step):
+        yield slice(start, min(start + step, part.stop))
 
 
 def crop(xp: np.ndarray, hw_pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -180,13 +179,23 @@ class Conv2D(Diffable):
         assert self.kernel is not None
         kernel = np.asarray(self.kernel)
         x = np.asarray(arr, dtype=kernel.dtype)
-        cols = self._columns(x, self._workspace(x))
-        out = cols @ kernel.reshape(-1, self.filters)
-        if self.bias is not None:
-            out += np.asarray(self.bias)
+        hw_pads, _ = self._geometry(x.shape)
+        block = self._workspace(x)  # (B, H', W', kh, kw, C)
+        k2 = kernel.reshape(-1, self.filters)
+        out = np.empty((x.shape[0], out_h, out_w, self.filters), dtype=x.dtype)
+
+        def part(b: slice) -> None:  # the columns and outputs of samples b
+            for c in cu.chunks(b, block[0].nbytes):
+                cols = cu.im2col(cu.pad(x[c], hw_pads), self.kernel_size, self.strides, block[c])
+                np.matmul(cols.reshape(-1, k2.shape[0]), k2, out=out[c].reshape(-1, self.filters))
+            if self.bias is not None:
+                out[b] += np.asarray(self.bias)
+
+        cu.over_batch(part, x.shape[0], block.nbytes)
         # keep the columns for the kernel gradient only while a tape records this call
-        self._cols = cols if Diffable.gradient_tape is not None else None
-        return out.reshape(arr.shape[0], out_h, out_w, self.filters)
+        recording = Diffable.gradient_tape is not None
+        self._cols = block.reshape(-1, k2.shape[0]) if recording else None
+        return out
 
     # ---------------------------------------------------------------- gradients
     def get_input_gradients(self) -> list[Tensor]:
@@ -206,15 +215,23 @@ class Conv2D(Diffable):
         padded = (x_shape[0], x_shape[1] + top + bottom, x_shape[2] + left + right, x_shape[3])
         result = []
         for up in J:
-            g = np.asarray(up).reshape(-1, self.filters)
-            dxp = np.zeros(padded, dtype=np.result_type(g, kernel))
-            # col2im fused with the product: each kernel offset's columns, (B·H'·W', C),
-            # go straight onto the input positions that offset read
-            for i in range(self.kernel_size[0]):
-                for j in range(self.kernel_size[1]):
-                    rows, columns = cu.window_slice(i, j, out_hw, self.strides)
-                    part = (g @ kernel[i, j].T).reshape(x_shape[0], *out_hw, x_shape[3])
-                    cu.over_batch(_adder(dxp, rows, columns, part), part)
+            g = np.asarray(up).reshape(x_shape[0], *out_hw, self.filters)
+            dxp = np.empty(padded, dtype=np.result_type(g, kernel))  # zeroed chunk by chunk
+
+            def part(b: slice, g: np.ndarray = g, dxp: np.ndarray = dxp) -> None:
+                # col2im fused with the product: each kernel offset's columns
+                # (samples c, H', W', C) go straight onto the positions that offset read
+                for c in cu.chunks(b, dxp[0].nbytes):
+                    dxp[c] = 0
+                    g_c = g[c].reshape(-1, self.filters)
+                    for i in range(self.kernel_size[0]):
+                        for j in range(self.kernel_size[1]):
+                            rows, columns = cu.window_slice(i, j, out_hw, self.strides)
+                            dxp[c, rows, columns, :] += (g_c @ kernel[i, j].T).reshape(
+                                -1, *out_hw, x_shape[3]
+                            )
+
+            cu.over_batch(part, x_shape[0], dxp.nbytes)
             result.append(Tensor(np.ascontiguousarray(cu.crop(dxp, hw_pads))))
         return result
 
@@ -225,22 +242,20 @@ class Conv2D(Diffable):
         cols = self._cols
         if cols is None:  # called outside a tape: rebuild the columns from the input
             cols = self._columns(as_float_array(self.inputs[0], self.kernel.dtype))
+        batch = np.shape(self.inputs[0])[0]
+        per_sample = cols.shape[0] // max(batch, 1)  # column rows (output positions) per sample
         result = []
         for up in J:
             g = np.asarray(up).reshape(-1, self.filters)
-            result.append(Tensor((cols.T @ g).reshape(self.kernel.shape)))
+
+            def part(b: slice, g: np.ndarray = g) -> tuple[np.ndarray, np.ndarray]:
+                rows = slice(b.start * per_sample, b.stop * per_sample)
+                # the bias gradient: column sums as a matrix-vector product (BLAS)
+                return cols[rows].T @ g[rows], np.ones(rows.stop - rows.start, g.dtype) @ g[rows]
+
+            partials = cu.over_batch(part, batch, cols.nbytes)  # one pair per part of the batch
+            kernel_grad = np.add.reduce([k for k, _ in partials])
+            result.append(Tensor(kernel_grad.reshape(self.kernel.shape)))
             if self.bias is not None:
-                # the column sums as one matrix-vector product (BLAS), not a reduction
-                result.append(Tensor(np.ones(g.shape[0], dtype=g.dtype) @ g))
+                result.append(Tensor(np.add.reduce([b for _, b in partials])))
         return result
-
-
-def _adder(
-    dxp: np.ndarray, rows: slice, columns: slice, part: np.ndarray
-) -> Callable[[slice], None]:
-    """``dxp[b, rows, columns, :] += part[b]`` for the samples ``b`` of a batch slice."""
-
-    def add(b: slice) -> None:
-        dxp[b, rows, columns, :] += part[b]
-
-    return add

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal as posix_signal
 import time
@@ -351,11 +352,11 @@ def test_a_block_held_anywhere_else_is_never_overwritten(float64):
 
 @pytest.mark.parametrize("batch", [1, 3, 7])
 @pytest.mark.parametrize("padding", ["valid", "same"])
-def test_batch_split_passes_give_the_same_bits_as_one_pass(monkeypatch, batch, padding):
-    """With several BLAS threads the im2col copy and the input gradient's additions run on
-    parts of the batch in parallel threads: the forward pass and both gradients are the
-    same arrays, bit for bit, as one pass over the whole batch (any batch, even one
-    smaller than the thread count)."""
+def test_a_batch_split_across_threads_computes_the_same_step(monkeypatch, batch, padding):
+    """With several BLAS threads a Conv2D step runs on parts of the batch in parallel
+    threads: the output and the input gradient are the same arrays, bit for bit, as one
+    pass over the whole batch (any batch, even one smaller than the thread count); the
+    kernel and bias gradients add the parts' sums, equal up to rounding."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((batch, 6, 5, 3))
     up = rng.standard_normal((batch, 6, 5, 4) if padding == "same" else (batch, 4, 3, 4))
@@ -376,40 +377,60 @@ def test_batch_split_passes_give_the_same_bits_as_one_pass(monkeypatch, batch, p
     parts = []
     original = cu.over_batch
 
-    def counting(work, out):
-        original(lambda part: parts.append(part) or work(part), out)
+    def counting(work, batch, nbytes):
+        return original(lambda part: parts.append(part) or work(part), batch, nbytes)
 
     monkeypatch.setattr(cu, "over_batch", counting)
     split = run(3)
-    assert len(parts) == (1 + 9) * min(3, batch)  # im2col, nine additions: that many parts each
-    for a, b in zip(one, split, strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert len(parts) == 3 * min(3, batch)  # forward, input and kernel gradients
+    y, dx, dw, db = split
+    np.testing.assert_array_equal(y, one[0])
+    np.testing.assert_array_equal(dx, one[1])
+    np.testing.assert_allclose(dw, one[2], rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(db, one[3], rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_over_batch_covers_every_sample_once(monkeypatch, threads):
+def test_over_batch_covers_every_sample_once_in_order(monkeypatch, threads):
     monkeypatch.setattr(cu, "PARALLEL_BYTES", 0)
     monkeypatch.setattr(cu, "blas_threads", lambda: threads)
     for batch in (1, 2, 5, 8):
         out = np.zeros((batch, 3))
-        seen = []
 
-        def work(part, out=out, seen=seen):
-            seen.append(part)
+        def work(part, out=out):
             out[part] += 1
+            return (part.start, part.stop)
 
-        cu.over_batch(work, out)
+        spans = cu.over_batch(work, batch, out.nbytes)
         np.testing.assert_array_equal(out, np.ones((batch, 3)))
-        assert len(seen) == min(threads, batch)
+        assert len(spans) == min(threads, batch)
+        assert spans[0][0] == 0
+        assert spans[-1][1] == batch
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
 
 
-def test_small_arrays_are_not_split(monkeypatch):
+def test_small_work_is_not_split(monkeypatch):
     monkeypatch.setattr(cu, "blas_threads", lambda: 4)
-    seen = []
-    cu.over_batch(seen.append, np.zeros((8, cu.PARALLEL_BYTES // 8 // 8 - 1)))
-    assert seen == [slice(None)]
-    cu.over_batch(seen.append, np.zeros((8, cu.PARALLEL_BYTES // 8 // 8)))
-    assert len(seen) == 5
+    assert cu.over_batch(lambda part: part, 8, cu.PARALLEL_BYTES - 1) == [slice(0, 8)]
+    assert len(cu.over_batch(lambda part: part, 8, cu.PARALLEL_BYTES)) == 4
+
+
+def test_each_part_runs_on_single_threaded_blas_and_the_limit_comes_back():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        if cu.blas_threads() < 2:
+            pytest.skip("this BLAS runs on one thread only: there is nothing to split")
+        seen = cu.over_batch(lambda part: cu.blas_threads(), 4, cu.PARALLEL_BYTES)
+        assert seen == [1, 1]
+        assert cu.blas_threads() == 2
+        with pytest.raises(RuntimeError, match="a part failed"):
+            cu.over_batch(_fail_second_part, 4, cu.PARALLEL_BYTES)
+        assert cu.blas_threads() == 2  # restored after a failure too
+
+
+def _fail_second_part(part):
+    if part.start:
+        raise RuntimeError("a part failed")
 
 
 def test_blas_threads_follows_the_limit_in_force():
@@ -425,11 +446,11 @@ def test_a_forked_child_splits_with_threads_of_its_own(monkeypatch):
     monkeypatch.setattr(cu, "PARALLEL_BYTES", 0)
     monkeypatch.setattr(cu, "blas_threads", lambda: 2)
     out = np.zeros((4, 2))
-    cu.over_batch(lambda part: out[part].fill(1), out)  # the parent's pool now exists
+    cu.over_batch(lambda part: out[part].fill(1), 4, 0)  # the parent's pool now exists
     pid = os.fork()
     if pid == 0:  # the child: exit 0 only if the split work completes
         child = np.zeros((4, 2))
-        cu.over_batch(lambda part: child[part].fill(1), child)
+        cu.over_batch(lambda part: child[part].fill(1), 4, 0)
         os._exit(0 if child.all() else 1)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

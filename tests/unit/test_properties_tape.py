@@ -169,9 +169,9 @@ def test_a_later_call_that_leads_nowhere_does_not_end_the_walk():
 
 
 class _Sloppy(Diffable):
-    """``x * w`` with a float32 ``w`` of shape (1, 2), whose weight gradient comes back in
-    float64 and without its unit axis: the tape must still hand back ``w``'s dtype and
-    shape."""
+    """``x * w`` with a float32 ``w`` of shape (1, 2), whose input gradient comes back in
+    float64 and whose weight gradient without its unit axis: the tape must still hand
+    back each source's dtype and shape."""
 
     has_local_jacobian = False
 
@@ -191,12 +191,11 @@ class _Sloppy(Diffable):
     def get_weight_gradients(self):
         raise self._no_local_jacobian()
 
-    def compose_input_gradients(self, J=None):
-        return [Tensor(np.asarray(J[0]) * np.asarray(self.w))]
+    def compose_input_gradients(self, J=None):  # the right shape, in float64
+        return [Tensor(np.asarray(J[0], dtype=np.float64) * np.asarray(self.w))]
 
-    def compose_weight_gradients(self, J=None):
-        x = np.asarray(self.inputs[0], dtype=np.float64)
-        return [(np.asarray(J[0], dtype=np.float64) * x).sum(axis=0)]
+    def compose_weight_gradients(self, J=None):  # float32, without the unit axis
+        return [(np.asarray(J[0]) * np.asarray(self.inputs[0])).sum(axis=0)]
 
 
 def test_each_gradient_has_its_sources_dtype_and_shape():
@@ -208,6 +207,7 @@ def test_each_gradient_has_its_sources_dtype_and_shape():
     assert (dw.dtype, dw.shape) == (np.dtype(np.float32), (1, 2))
     np.testing.assert_array_equal(dw, [[6.0, 10.0]])
     assert dw.flags.writeable  # a new array, not a read-only broadcast view
+    assert dw.base is None or dw.base.shape == (1, 2)
     assert (dx.dtype, dx.shape) == (np.dtype(np.float32), (2, 2))
     np.testing.assert_array_equal(dx, np.full((2, 2), 2.0))
 

@@ -185,11 +185,10 @@ class Conv2D(Diffable):
         out = np.empty((x.shape[0], out_h, out_w, self.filters), dtype=x.dtype)
 
         def part(b: slice) -> None:  # the columns and outputs of samples b
-            for c in cu.chunks(b, block[0].nbytes):
-                cols = cu.im2col(cu.pad(x[c], hw_pads), self.kernel_size, self.strides, block[c])
-                np.matmul(cols.reshape(-1, k2.shape[0]), k2, out=out[c].reshape(-1, self.filters))
-                if self.bias is not None:
-                    out[c] += np.asarray(self.bias)
+            cols = cu.im2col(cu.pad(x[b], hw_pads), self.kernel_size, self.strides, block[b])
+            np.matmul(cols.reshape(-1, k2.shape[0]), k2, out=out[b].reshape(-1, self.filters))
+            if self.bias is not None:
+                out[b] += np.asarray(self.bias)
 
         cu.over_batch(part, x.shape[0], block.nbytes)
         # keep the columns for the kernel gradient only while a tape records this call

@@ -462,3 +462,30 @@ def test_a_forked_child_splits_with_threads_of_its_own(monkeypatch):
     os.kill(pid, posix_signal.SIGKILL)
     os.waitpid(pid, 0)
     pytest.fail("the forked child hung in over_batch")
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "sample_bytes"), [(0, 128, 86528), (5, 9, 10), (0, 3, 1 << 30)]
+)
+def test_chunks_cover_a_part_in_blocks_of_several_samples(start, stop, sample_bytes):
+    blocks = list(cu.chunks(slice(start, stop), sample_bytes))
+    assert blocks[0].start == start
+    assert blocks[-1].stop == stop
+    assert all(a.stop == b.start for a, b in itertools.pairwise(blocks))
+    sizes = [b.stop - b.start for b in blocks]
+    step = max(cu.CHUNK_MIN_SAMPLES, cu.CHUNK_BYTES // sample_bytes)
+    assert all(size == step for size in sizes[:-1])  # every block but the last is full
+    assert 0 < sizes[-1] <= step
+
+
+def test_the_input_gradient_is_the_same_in_any_blocks(monkeypatch):
+    """Blocks of samples only change the order of independent work: same bits."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 7, 6, 3))
+    layer = Conv2D(4, (3, 2), strides=(2, 1), padding="same", seed=2)
+    y = layer(x)
+    up = [rng.standard_normal(y.shape)]
+    whole = layer.compose_input_gradients(up)[0]
+    monkeypatch.setattr(cu, "CHUNK_MIN_SAMPLES", 1)
+    monkeypatch.setattr(cu, "CHUNK_BYTES", 1)  # one sample per block
+    np.testing.assert_array_equal(layer.compose_input_gradients(up)[0], whole)

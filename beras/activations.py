@@ -35,7 +35,7 @@ class LeakyReLU(Activation):
     def forward(self, x: Any) -> Tensor:
         x = as_float_array(x, owner=self)
         if self.alpha == 0.0:
-            return Tensor(np.maximum(x, 0, dtype=x.dtype))
+            return Tensor(np.maximum(x, 0))  # a Python 0 keeps x's dtype
         return Tensor(np.where(x > 0, x, x * self.alpha))
 
     def get_input_gradients(self) -> list[Tensor]:

@@ -156,7 +156,8 @@ class MaxPool2D(_Pooling2D):
         x = as_float_array(self.inputs[0])
         xp = cu.pad(x, self._pads(x.shape), value=-np.inf)
         out = np.asarray(self.outputs[0])
-        out_hw = out.shape[1:3]
+        _, out_h, out_w, _ = out.shape
+        out_hw = (out_h, out_w)
         (top, bottom), (left, right) = self._pads(x.shape)
         padded = (*g.shape[:-4], x.shape[0], x.shape[1] + top + bottom, x.shape[2] + left + right)
         # windows that do not overlap write disjoint slices: assign instead of add; when
@@ -225,11 +226,11 @@ class AveragePooling2D(_Pooling2D):
 
     def _counts(self, shape: tuple[int, ...], out_hw: tuple[int, int]) -> np.ndarray:
         """How many real (unpadded) elements each window holds, ``(H', W', 1)``."""
-        ones = cu.pad(np.ones((1, *shape[1:3], 1)), self._pads(shape))
+        ones = cu.pad(np.ones((shape[1], shape[2], 1)), self._pads(shape))  # (Hp, Wp, 1)
         counts = np.zeros((*out_hw, 1))
         for i, j in self._offsets():
             rows, columns = cu.window_slice(i, j, out_hw, self.strides)
-            counts += ones[0, rows, columns, :]
+            counts += ones[rows, columns, :]
         return counts
 
     def forward(self, x: Any) -> np.ndarray:

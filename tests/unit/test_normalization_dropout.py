@@ -301,3 +301,33 @@ def test_dropout_training_flag_is_not_an_input():
     layer(np.ones((2, 2)), training=True)
     assert len(layer.inputs) == 1
     assert "training" not in layer.input_dict
+
+
+def test_batch_norm_input_and_weight_products_of_one_upstream_share_their_sums(monkeypatch):
+    """The tape asks for the input, then the weight products of the same upstream array: the
+    two per-feature sums are computed once; another upstream gets sums of its own."""
+    from beras.layers import normalization
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 4, 3))
+    layer = BatchNormalization()
+    layer(x, training=True)
+    up, other = rng.standard_normal(x.shape), rng.standard_normal(x.shape)
+    fresh = BatchNormalization()
+    fresh(x, training=True)
+    expected_w = fresh.compose_weight_gradients([other])
+
+    calls = []
+    original = normalization.BatchNormalization._sum
+
+    def counting(self, wide):
+        calls.append(1)
+        return original(self, wide)
+
+    monkeypatch.setattr(normalization.BatchNormalization, "_sum", counting)
+    layer.compose_input_gradients([up])
+    layer.compose_weight_gradients([up])
+    assert len(calls) == 1
+    for got, want in zip(layer.compose_weight_gradients([other]), expected_w, strict=True):
+        np.testing.assert_array_equal(got, want)  # not the sums of ``up``
+    assert len(calls) == 2

@@ -119,10 +119,10 @@ class GradientTape:
             if found is None:
                 result.append(None)
                 continue
-            grad, dtype = np.asarray(found), result_float_dtype(source)
-            if grad.shape != np.shape(source) or grad.dtype != dtype:
+            grad, shape, dtype = np.asarray(found), np.shape(source), result_float_dtype(source)
+            if grad.shape != shape or grad.dtype != dtype:
                 # a layer returned a broadcastable or wider array: a new one that fits
-                grad = np.array(np.broadcast_to(grad, np.shape(source)), dtype=dtype)
+                grad = np.array(np.broadcast_to(grad, shape), dtype=dtype)
             result.append(Tensor(grad))
         return result[0] if single else result
 

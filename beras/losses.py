@@ -120,7 +120,7 @@ class CategoricalCrossEntropy(Loss):
         else:
             lo, hi = self._bounds(pred.dtype)
             inside = (pred >= lo) & (pred <= hi)
-            grad = np.asarray(np.where(inside, -true / self._clipped(pred), 0.0), dtype=pred.dtype)
+            grad = np.where(inside, -true / self._clipped(pred), 0.0)  # pred's dtype, as true's
             grad *= inv_batch
         return [Tensor(grad), Tensor(np.zeros_like(true))]
 

@@ -13,6 +13,7 @@ offset, :func:`window_slice`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import os
@@ -146,22 +147,23 @@ def im2col(
 # ------------------------------------------------------------- batch-parallel work
 #: below this many bytes of work a batch is not worth splitting across threads
 PARALLEL_BYTES = 1 << 22
-_pool: ThreadPoolExecutor | None = None
-_pool_pid = 0  # the process that started _pool's threads
-_blas: list[Any] | None = None  # threadpoolctl's controllers of the BLAS libraries
 
 
-def _blas_libraries() -> list[Any]:
-    global _blas
-    if _blas is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-            _blas = []
-        else:
-            libs = ThreadpoolController().lib_controllers
-            _blas = [lib for lib in libs if lib.user_api == "blas"]
-    return _blas
+@functools.cache
+def _blas_libraries() -> tuple[Any, ...]:
+    """threadpoolctl's controllers of the BLAS libraries NumPy loaded (looked up once)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return ()
+    return tuple(lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas")
+
+
+@functools.cache
+def _pool(pid: int) -> ThreadPoolExecutor:
+    """The threads of process ``pid``: a forked child has none of its parent's, so it
+    asks for its own. Idle threads cost nothing; at most one per BLAS thread is busy."""
+    return ThreadPoolExecutor()
 
 
 def blas_threads() -> int:
@@ -199,18 +201,14 @@ def over_batch(work: Callable[[slice], T], batch: int, nbytes: int) -> list[T]:
     both); otherwise ``work(slice(0, batch))`` runs here. ``work`` must write only its own
     part of any shared output.
     """
-    global _pool, _pool_pid
     n = min(blas_threads(), batch) if nbytes >= PARALLEL_BYTES else 1
     if n <= 1:
         return [work(slice(0, batch))]
-    if _pool is None or _pool_pid != os.getpid():  # a forked child has none of the threads
-        # idle threads cost nothing; at most one per BLAS thread is ever busy
-        _pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="beras-batch")
-        _pool_pid = os.getpid()
+    pool = _pool(os.getpid())
     edges = [batch * k // n for k in range(n + 1)]
     parts = [slice(a, b) for a, b in itertools.pairwise(edges)]
     with _one_blas_thread():
-        pending = [_pool.submit(work, part) for part in parts[1:]]
+        pending = [pool.submit(work, part) for part in parts[1:]]
         try:
             first = work(parts[0])
         finally:  # every part is done (or failed) before BLAS gets its threads back

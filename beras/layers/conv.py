@@ -146,10 +146,10 @@ class Conv2D(Diffable):
         )
         return cu.pads(x_shape, ks, st, self.padding), out_hw
 
-    def _columns(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The im2col matrix of ``x``, ``(B·H'·W', kh·kw·C)``, contiguous (into ``out``)."""
+    def _columns(self, x: np.ndarray) -> np.ndarray:
+        """The im2col matrix of ``x``, ``(B·H'·W', kh·kw·C)``, a new contiguous array."""
         hw_pads, _ = self._geometry(x.shape)
-        cols = cu.im2col(cu.pad(x, hw_pads), self.kernel_size, self.strides, out)
+        cols = cu.im2col(cu.pad(x, hw_pads), self.kernel_size, self.strides)
         return cols.reshape(-1, self.kernel_size[0] * self.kernel_size[1] * x.shape[3])
 
     def _workspace(self, x: np.ndarray) -> np.ndarray:

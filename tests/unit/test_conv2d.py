@@ -417,9 +417,9 @@ def test_small_work_is_not_split(monkeypatch):
 
 def test_each_part_runs_on_single_threaded_blas_and_the_limit_comes_back():
     threadpoolctl = pytest.importorskip("threadpoolctl")
+    cu._blas_libraries.cache_clear()  # looked up afresh, as in a new process
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        if cu.blas_threads() < 2:
-            pytest.skip("this BLAS runs on one thread only: there is nothing to split")
+        assert cu.blas_threads() == 2
         seen = cu.over_batch(lambda part: cu.blas_threads(), 4, cu.PARALLEL_BYTES)
         assert seen == [1, 1]
         assert cu.blas_threads() == 2
@@ -489,3 +489,44 @@ def test_the_input_gradient_is_the_same_in_any_blocks(monkeypatch):
     monkeypatch.setattr(cu, "CHUNK_MIN_SAMPLES", 1)
     monkeypatch.setattr(cu, "CHUNK_BYTES", 1)  # one sample per block
     np.testing.assert_array_equal(layer.compose_input_gradients(up)[0], whole)
+
+
+def test_the_kernel_gradient_reads_the_columns_the_recorded_call_kept(monkeypatch):
+    """Inside a tape the forward pass keeps its columns; the kernel gradient uses them
+    instead of copying the windows again."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 5, 5, 3))
+    layer = Conv2D(2, 3, seed=0)
+    with GradientTape():
+        y = layer(x)
+    monkeypatch.setattr(cu, "im2col", _no_im2col)
+    up = rng.standard_normal(y.shape)
+    (dk, db) = layer.compose_weight_gradients([up])
+    monkeypatch.undo()
+    expected = Conv2D(2, 3, seed=0)
+    expected(x)  # outside a tape: the columns are rebuilt from the input
+    for got, want in zip((dk, db), expected.compose_weight_gradients([up]), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def _no_im2col(*args, **kwargs):
+    raise AssertionError("im2col called again")
+
+
+@pytest.mark.parametrize("channels", [None, 0])
+def test_an_unknown_channel_count_is_refused_exactly(channels):
+    layer = Conv2D(4, 3)
+    with pytest.raises(ValueError) as err:
+        layer.compute_output_shape((None, 5, 5, channels))
+    assert str(err.value) == (
+        f"Conv2D(4, kernel_size=(3, 3)) expected a known positive channel count, got input "
+        f"shape "
+        f"(None, 5, 5, {channels})"
+    )
+
+
+@pytest.mark.parametrize("padding", [None, 3, ("same",)])
+def test_a_padding_that_is_not_a_string_is_refused_exactly(padding):
+    with pytest.raises(ValueError) as err:
+        Conv2D(4, 3, padding=padding)
+    assert str(err.value) == f"Conv2D: padding must be one of ['valid', 'same'], got {padding!r}"

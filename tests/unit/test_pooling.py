@@ -281,3 +281,20 @@ def test_max_pool_takes_the_one_pass_gradient_exactly_when_windows_tile(
     np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)  # overlaps add in any order
     assert len(results) == (1 if fast else 0)
     assert all(r is not None for r in results)
+
+
+@pytest.mark.parametrize("peak", [0.0, np.inf])
+def test_max_same_padding_never_takes_the_gradient_of_a_window_whose_maximum_is_zero_or_inf(
+    peak,
+):
+    """A 3x3 window with stride 1 pads one cell on every side; the padding never wins, so
+    each window's upstream reaches a real element even when the maximum is a value padding
+    could hold (0, +inf): the input gradient sums to the upstream's sum."""
+    x = np.full((1, 3, 3, 1), -1.0)
+    x[0, 0, 0, 0] = peak  # the first real cell of the top-left window, after its padding
+    layer = MaxPool2D(3, strides=1, padding="same")
+    y = layer(x)
+    up = np.ones(y.shape)
+    (dx,) = layer.compose_input_gradients([up])
+    assert dx.sum() == up.sum()
+    assert dx[0, 0, 0, 0] == 4.0  # the four windows that hold the corner all pick it

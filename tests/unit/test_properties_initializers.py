@@ -112,3 +112,13 @@ def test_an_unknown_initializer_message_reads_exactly(bad):
         f"Unknown initializer {bad!r}: expected one of {list(initializers.INITIALIZER_NAMES)} "
         "(case-insensitive)"
     )
+
+
+@pytest.mark.parametrize(
+    ("shape", "fans"),
+    [((), (1, 1)), ((5,), (5, 5)), ((3, 4), (3, 4)), ((3, 3, 2, 8), (18, 72)), ((2, 1, 3), (2, 6))],
+)
+def test_fans_of_every_rank(shape, fans):
+    """A scalar has fans 1; a vector its length both ways; a matrix (in, out); a kernel
+    ``(*window, in, out)`` in and out times the window's size."""
+    assert initializers.compute_fans(shape) == fans

@@ -9,7 +9,7 @@ import pytest
 
 from beras.core import Tensor
 from beras.gradient_tape import GradientTape
-from beras.layers import Concatenate
+from beras.layers import Add, Concatenate
 
 RNG = np.random.default_rng(0)
 
@@ -48,3 +48,13 @@ def test_an_unknown_keyword_is_an_error_not_silently_dropped():
         Concatenate()(a, a, axis=0)
     out = Concatenate()([a, a], training=True)  # models pass training to every layer
     assert out.shape == (2, 6)
+
+
+@pytest.mark.parametrize("layer", [Add(), Concatenate()])
+def test_mixed_float_inputs_promote_whatever_their_order(layer):
+    """float32 then float64 gives float64, as NumPy's promotion does (not the first's type)."""
+    a, b = np.full((2, 3), 1.5, np.float32), np.full((2, 3), 1e-10, np.float64)
+    for inputs in ((a, b), (b, a)):
+        out = layer(*inputs)
+        assert out.dtype == np.float64
+    np.testing.assert_array_equal(Add()(a, b), np.full((2, 3), 1.5 + 1e-10))

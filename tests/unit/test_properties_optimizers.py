@@ -326,3 +326,11 @@ def test_a_partial_state_restores_what_it_has_and_reports_only_that():
     again = fresh.get_state(params)
     assert {k for k in again if k.startswith("slots/")} == {"slots/m/0", "slots/m/1"}
     np.testing.assert_array_equal(again["slots/m/1"], state["slots/m/1"])
+
+
+def test_set_state_accepts_a_learning_rate_of_any_float_type():
+    opt, params, state = _state()
+    state["learning_rate"] = np.float32(0.25)
+    opt.set_state(state, params)
+    assert opt.learning_rate == 0.25
+    assert isinstance(opt.learning_rate, float)

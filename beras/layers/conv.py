@@ -190,7 +190,7 @@ class Conv2D(Diffable):
             if self.bias is not None:
                 out[b] += np.asarray(self.bias)
 
-        cu.over_batch(part, x.shape[0], block.nbytes)
+        cu.over_batch(part, x.shape[0], 2.0 * block.size * self.filters)
         # keep the columns for the kernel gradient only while a tape records this call
         recording = Diffable.gradient_tape is not None
         self._cols = block.reshape(-1, k2.shape[0]) if recording else None
@@ -230,7 +230,7 @@ class Conv2D(Diffable):
                                 -1, *out_hw, x_shape[3]
                             )
 
-            cu.over_batch(part, x_shape[0], dxp.nbytes)
+            cu.over_batch(part, x_shape[0], 2.0 * g.size * kernel[:, :, :, 0].size)
             result.append(Tensor(np.ascontiguousarray(cu.crop(dxp, hw_pads))))
         return result
 
@@ -252,7 +252,7 @@ class Conv2D(Diffable):
                 # the bias gradient: column sums as a matrix-vector product (BLAS)
                 return cols[rows].T @ g[rows], np.ones(rows.stop - rows.start, g.dtype) @ g[rows]
 
-            partials = cu.over_batch(part, batch, cols.nbytes)  # one pair per part of the batch
+            partials = cu.over_batch(part, batch, 2.0 * cols.size * g.shape[1])  # a pair per part
             kernel_grad = np.add.reduce([k for k, _ in partials])
             result.append(Tensor(kernel_grad.reshape(self.kernel.shape)))
             if self.bias is not None:

@@ -372,7 +372,7 @@ def test_a_batch_split_across_threads_computes_the_same_step(monkeypatch, batch,
             *layer.compose_weight_gradients([up]),
         ]
 
-    monkeypatch.setattr(cu, "PARALLEL_BYTES", 0)  # split even these small arrays
+    monkeypatch.setattr(cu, "PARALLEL_FLOPS", 0)  # split even these small convolutions
     one = run(1)
     parts = []
     original = cu.over_batch
@@ -392,7 +392,7 @@ def test_a_batch_split_across_threads_computes_the_same_step(monkeypatch, batch,
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_over_batch_covers_every_sample_once_in_order(monkeypatch, threads):
-    monkeypatch.setattr(cu, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(cu, "PARALLEL_FLOPS", 0)
     monkeypatch.setattr(cu, "blas_threads", lambda: threads)
     for batch in (1, 2, 5, 8):
         out = np.zeros((batch, 3))
@@ -411,8 +411,8 @@ def test_over_batch_covers_every_sample_once_in_order(monkeypatch, threads):
 
 def test_small_work_is_not_split(monkeypatch):
     monkeypatch.setattr(cu, "blas_threads", lambda: 4)
-    assert cu.over_batch(lambda part: part, 8, cu.PARALLEL_BYTES - 1) == [slice(0, 8)]
-    assert len(cu.over_batch(lambda part: part, 8, cu.PARALLEL_BYTES)) == 4
+    assert cu.over_batch(lambda part: part, 8, cu.PARALLEL_FLOPS - 1) == [slice(0, 8)]
+    assert len(cu.over_batch(lambda part: part, 8, cu.PARALLEL_FLOPS)) == 4
 
 
 def test_each_part_runs_on_single_threaded_blas_and_the_limit_comes_back():
@@ -420,11 +420,11 @@ def test_each_part_runs_on_single_threaded_blas_and_the_limit_comes_back():
     cu._blas_libraries.cache_clear()  # looked up afresh, as in a new process
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         assert cu.blas_threads() == 2
-        seen = cu.over_batch(lambda part: cu.blas_threads(), 4, cu.PARALLEL_BYTES)
+        seen = cu.over_batch(lambda part: cu.blas_threads(), 4, cu.PARALLEL_FLOPS)
         assert seen == [1, 1]
         assert cu.blas_threads() == 2
         with pytest.raises(RuntimeError, match="a part failed"):
-            cu.over_batch(_fail_second_part, 4, cu.PARALLEL_BYTES)
+            cu.over_batch(_fail_second_part, 4, cu.PARALLEL_FLOPS)
         assert cu.blas_threads() == 2  # restored after a failure too
 
 
@@ -443,7 +443,7 @@ def test_blas_threads_follows_the_limit_in_force():
 def test_a_forked_child_splits_with_threads_of_its_own(monkeypatch):
     """The parent's pool threads do not exist in a forked child: the child starts its own
     instead of handing work to threads that will never run it (a hang)."""
-    monkeypatch.setattr(cu, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(cu, "PARALLEL_FLOPS", 0)
     monkeypatch.setattr(cu, "blas_threads", lambda: 2)
     out = np.zeros((4, 2))
     cu.over_batch(lambda part: out[part].fill(1), 4, 0)  # the parent's pool now exists
@@ -530,3 +530,32 @@ def test_a_padding_that_is_not_a_string_is_refused_exactly(padding):
     with pytest.raises(ValueError) as err:
         Conv2D(4, 3, padding=padding)
     assert str(err.value) == f"Conv2D: padding must be one of ['valid', 'same'], got {padding!r}"
+
+
+@pytest.mark.parametrize(
+    ("shape", "filters", "split"), [((8, 26, 26, 32), 64, True), ((8, 14, 14, 32), 64, False)]
+)
+def test_a_step_is_split_by_the_work_of_its_products(monkeypatch, shape, filters, split):
+    """Each phase passes its GEMM's floating-point operations, 2·B·H'·W'·kh·kw·C·F; the
+    threshold scaled to this batch of 8 splits the 26x26x32 -> 64 convolution and not the
+    14x14x32 -> 64 one, as it does at B = 128."""
+    monkeypatch.setattr(cu, "blas_threads", lambda: 2)
+    monkeypatch.setattr(cu, "PARALLEL_FLOPS", 1.5e9 * 8 / 128)
+    seen = []
+    original = cu.over_batch
+
+    def recording(work, batch, flops):
+        seen.append(flops)
+        return original(work, batch, flops)
+
+    monkeypatch.setattr(cu, "over_batch", recording)
+    x = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
+    layer = Conv2D(filters, 3)
+    with GradientTape() as tape:
+        y = layer(x)
+    tape.gradient(y, [layer.kernel])
+    layer.compose_input_gradients([np.ones(y.shape, np.float32)])
+    _, h, w, c = shape
+    flops = 2.0 * shape[0] * (h - 2) * (w - 2) * 9 * c * filters
+    assert seen == [flops, flops, flops]  # forward, kernel and input gradients
+    assert all((f >= cu.PARALLEL_FLOPS) == split for f in seen)

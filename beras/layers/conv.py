@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
@@ -220,7 +221,7 @@ class Conv2D(Diffable):
             def part(b: slice, g: np.ndarray = g, dxp: np.ndarray = dxp) -> None:
                 # col2im fused with the product: each kernel offset's columns
                 # (samples c, H', W', C) go straight onto the positions that offset read
-                for c in cu.chunks(b, dxp[0].nbytes):
+                for c in cu.chunks(b, dxp.itemsize * math.prod(padded[1:])):
                     dxp[c] = 0
                     g_c = g[c].reshape(-1, self.filters)
                     for i in range(self.kernel_size[0]):

@@ -13,7 +13,7 @@ from finite_differences import numeric_grad
 from scipy import signal
 
 from beras import initializers
-from beras.core import NoLocalJacobianError, Variable
+from beras.core import NoLocalJacobianError, Tensor, Variable
 from beras.gradient_tape import GradientTape
 from beras.layers import Conv2D
 from beras.layers import _conv_utils as cu
@@ -559,3 +559,17 @@ def test_a_step_is_split_by_the_work_of_its_products(monkeypatch, shape, filters
     flops = 2.0 * shape[0] * (h - 2) * (w - 2) * 9 * c * filters
     assert seen == [flops, flops, flops]  # forward, kernel and input gradients
     assert all((f >= cu.PARALLEL_FLOPS) == split for f in seen)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_an_empty_batch_goes_through_a_tape(padding):
+    """A batch of 0 images: an empty output and gradients of the right shapes, no error."""
+    layer = Conv2D(4, 3, padding=padding, seed=0)
+    x = Tensor(np.zeros((0, 5, 5, 2)))
+    with GradientTape() as tape:
+        y = layer(x)
+    dx, dk, db = tape.gradient(y, [x, layer.kernel, layer.bias])
+    assert y.shape == ((0, 5, 5, 4) if padding == "same" else (0, 3, 3, 4))
+    assert dx.shape == x.shape
+    np.testing.assert_array_equal(dk, np.zeros((3, 3, 2, 4)))
+    np.testing.assert_array_equal(db, np.zeros(4))

@@ -12,7 +12,6 @@ offset, :func:`window_slice`).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import math
@@ -145,21 +144,21 @@ def im2col(
 
 
 # ------------------------------------------------------------- batch-parallel work
-#: below this many floating-point operations a step's phase is not split across threads:
-#: inside a network, BLAS threads still spinning after the other layers' products compete
-#: with the parts (measured: a 0.9 GFLOP convolution in the CNN's step ran slower split, a
-#: 2.7 GFLOP one 20 % faster)
+#: below this many floating-point operations a step's phase is not split across threads
+#: (measured: a 0.9 GFLOP convolution made the CNN's training step slower split, 70 against
+#: 51 ms, though faster split on its own; a 2.7 GFLOP one is 20 % faster split)
 PARALLEL_FLOPS = 1.5e9
 
 
 @functools.cache
-def _blas_libraries() -> tuple[Any, ...]:
-    """threadpoolctl's controllers of the BLAS libraries NumPy loaded (looked up once)."""
+def _blas() -> Any:
+    """threadpoolctl's controller of the BLAS libraries NumPy loaded (looked up once), or
+    None without threadpoolctl."""
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        return ()
-    return tuple(lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas")
+        return None
+    return ThreadpoolController().select(user_api="blas")
 
 
 @functools.cache
@@ -175,30 +174,17 @@ def blas_threads() -> int:
     Read live (well under a microsecond), so it follows ``threadpool_limits`` and
     ``beras train --threads``.
     """
-    return max([1, *(lib.get_num_threads() or 1 for lib in _blas_libraries())])
-
-
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Every BLAS library on one thread for the ``with`` block, then as it was."""
-    libs = _blas_libraries()
-    before = [lib.get_num_threads() for lib in libs]
-    for lib in libs:
-        lib.set_num_threads(1)
-    try:
-        yield
-    finally:
-        for lib, n in zip(libs, before):
-            lib.set_num_threads(n)
+    controller = _blas()
+    libs = controller.lib_controllers if controller is not None else []
+    return max([1, *(lib.get_num_threads() or 1 for lib in libs)])
 
 
 def over_batch(work: Callable[[slice], T], batch: int, flops: float) -> list[T]:
     """``[work(part) ...]`` for contiguous slices ``part`` that cover ``range(batch)``.
 
     A convolution's step is matrix products with copies and additions between them.
-    With ``n`` BLAS threads the products alone run on ``n`` cores: the copies and
-    additions run on one, and BLAS threads that finished a product spin, competing with
-    them. So with ``n > 1`` BLAS threads and at least :data:`PARALLEL_FLOPS` of work, the
+    With ``n`` BLAS threads the products alone run on ``n`` cores and the copies and
+    additions on one (splitting only those was slower still). So with ``n > 1`` BLAS threads and at least :data:`PARALLEL_FLOPS` of work, the
     batch is cut into ``n`` parts and each part runs its whole share of the work, products
     included, on a thread of its own with single-threaded BLAS (NumPy releases the GIL in
     both); otherwise ``work(slice(0, batch))`` runs here. ``work`` must write only its own
@@ -210,7 +196,7 @@ def over_batch(work: Callable[[slice], T], batch: int, flops: float) -> list[T]:
     pool = _pool(os.getpid())
     edges = [batch * k // n for k in range(n + 1)]
     parts = [slice(a, b) for a, b in itertools.pairwise(edges)]
-    with _one_blas_thread():
+    with _blas().limit(limits=1):  # n > 1 threads: threadpoolctl is there
         pending = [pool.submit(work, part) for part in parts[1:]]
         try:
             first = work(parts[0])

@@ -153,7 +153,15 @@ class Conv2D(Diffable):
         cols = cu.im2col(cu.pad(x, hw_pads), self.kernel_size, self.strides)
         return cols.reshape(-1, self.kernel_size[0] * self.kernel_size[1] * x.shape[3])
 
-    def _workspace(self, x: np.ndarray) -> np.ndarray:
+    def _gemm_flops(self, x_shape: tuple[int, ...]) -> float:
+        """The floating-point operations of each of a step's three products (forward,
+        input and kernel gradients), ``2·B·H'·W'·kh·kw·C·F``: :func:`_conv_utils.over_batch`
+        splits a phase across threads only when it is large."""
+        _, (out_h, out_w) = self._geometry(x_shape)
+        kernel_size = math.prod(self.kernel_size) * x_shape[3]
+        return 2.0 * x_shape[0] * out_h * out_w * kernel_size * self.filters
+
+    def _workspace(self, x: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
         """A block for the im2col columns of ``x``: the last call's, if nothing holds it.
 
         The columns are the largest array of a training step (9x the input for a 3x3
@@ -163,7 +171,6 @@ class Conv2D(Diffable):
         which are a view of it) refers to it, so recorded columns never change.
         """
         self._cols = None
-        _, out_hw = self._geometry(x.shape)
         shape = (x.shape[0], *out_hw, *self.kernel_size, x.shape[3])
         last = self._block
         # referents when free: ``self._block``, ``last`` and getrefcount's argument
@@ -175,15 +182,14 @@ class Conv2D(Diffable):
 
     def forward(self, x: Any) -> np.ndarray:
         arr = as_float_array(x, owner=self)
-        out_h, out_w = self._check_input_shape(arr.shape)
-        self.build(arr.shape)
+        self.build(arr.shape)  # checks the shape
         assert self.kernel is not None
         kernel = np.asarray(self.kernel)
         x = np.asarray(arr, dtype=kernel.dtype)
-        hw_pads, _ = self._geometry(x.shape)
-        block = self._workspace(x)  # (B, H', W', kh, kw, C)
+        hw_pads, out_hw = self._geometry(x.shape)
+        block = self._workspace(x, out_hw)  # (B, H', W', kh, kw, C)
         k2 = kernel.reshape(-1, self.filters)
-        out = np.empty((x.shape[0], out_h, out_w, self.filters), dtype=x.dtype)
+        out = np.empty((x.shape[0], *out_hw, self.filters), dtype=x.dtype)
 
         def part(b: slice) -> None:  # the columns and outputs of samples b
             cols = cu.im2col(cu.pad(x[b], hw_pads), self.kernel_size, self.strides, block[b])
@@ -191,7 +197,7 @@ class Conv2D(Diffable):
             if self.bias is not None:
                 out[b] += np.asarray(self.bias)
 
-        cu.over_batch(part, x.shape[0], 2.0 * block.size * self.filters)
+        cu.over_batch(part, x.shape[0], self._gemm_flops(x.shape))
         # keep the columns for the kernel gradient only while a tape records this call
         recording = Diffable.gradient_tape is not None
         self._cols = block.reshape(-1, k2.shape[0]) if recording else None
@@ -231,7 +237,7 @@ class Conv2D(Diffable):
                                 -1, *out_hw, x_shape[3]
                             )
 
-            cu.over_batch(part, x_shape[0], 2.0 * g.size * kernel[:, :, :, 0].size)
+            cu.over_batch(part, x_shape[0], self._gemm_flops(x_shape))
             result.append(Tensor(np.ascontiguousarray(cu.crop(dxp, hw_pads))))
         return result
 
@@ -242,20 +248,23 @@ class Conv2D(Diffable):
         cols = self._cols
         if cols is None:  # called outside a tape: rebuild the columns from the input
             cols = self._columns(as_float_array(self.inputs[0], self.kernel.dtype))
-        batch = np.shape(self.inputs[0])[0]
-        per_sample = cols.shape[0] // max(batch, 1)  # column rows (output positions) per sample
+        x_shape = np.shape(self.inputs[0])
+        per_sample = cols.shape[0] // max(
+            x_shape[0], 1
+        )  # column rows (output positions) per sample
         result = []
         for up in J:
             g = np.asarray(up).reshape(-1, self.filters)
 
-            def part(b: slice, g: np.ndarray = g) -> tuple[np.ndarray, np.ndarray]:
+            def part(b: slice, g: np.ndarray = g) -> list[np.ndarray]:
                 rows = slice(b.start * per_sample, b.stop * per_sample)
-                # the bias gradient: column sums as a matrix-vector product (BLAS)
-                return cols[rows].T @ g[rows], np.ones(rows.stop - rows.start, g.dtype) @ g[rows]
+                grads = [cols[rows].T @ g[rows]]
+                if self.bias is not None:  # column sums as a matrix-vector product (BLAS)
+                    grads.append(np.ones(rows.stop - rows.start, g.dtype) @ g[rows])
+                return grads
 
-            partials = cu.over_batch(part, batch, 2.0 * cols.size * g.shape[1])  # a pair per part
-            kernel_grad = np.add.reduce([k for k, _ in partials])
+            partials = cu.over_batch(part, x_shape[0], self._gemm_flops(x_shape))  # per part
+            kernel_grad, *bias_grad = (np.add.reduce(each) for each in zip(*partials))
             result.append(Tensor(kernel_grad.reshape(self.kernel.shape)))
-            if self.bias is not None:
-                result.append(Tensor(np.add.reduce([b for _, b in partials])))
+            result.extend(Tensor(grad) for grad in bias_grad)
         return result

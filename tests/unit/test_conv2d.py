@@ -417,7 +417,7 @@ def test_small_work_is_not_split(monkeypatch):
 
 def test_each_part_runs_on_single_threaded_blas_and_the_limit_comes_back():
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    cu._blas_libraries.cache_clear()  # looked up afresh, as in a new process
+    cu._blas.cache_clear()  # looked up afresh, as in a new process
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         assert cu.blas_threads() == 2
         seen = cu.over_batch(lambda part: cu.blas_threads(), 4, cu.PARALLEL_FLOPS)
